@@ -35,7 +35,7 @@ pub enum SecretConnectionError {
         max: usize,
     },
     /// The peer's auth message does not decode.
-    #[error("malformed auth message: {0}")]
+    #[error("malformed auth message: {0} (a peer running the other wire profile fails here)")]
     MalformedAuthMessage(String),
     /// The peer authenticates with a key type other than Ed25519.
     #[error("peer uses an unsupported {0} key; only ed25519 node keys are accepted")]

@@ -27,8 +27,10 @@ use super::SecretConnectionError;
 use super::frame::{DATA_LEN_SIZE, DATA_MAX_SIZE, FrameOpener, FrameSealer, SEALED_FRAME_LEN};
 use super::handshake::{EPHEMERAL_MESSAGE_LEN, Handshake, MAX_AUTH_MESSAGE_LEN};
 
-/// Sealed frames the reader can take in with one read call.
+/// Sealed frames the reader can take in with one read call, at most. The buffer starts at two frames (so a
+/// connection that is still handshaking, or idle, costs about 2 KiB) and doubles whenever a read fills it.
 pub const READ_BUFFER_FRAMES: usize = 64;
+const INITIAL_READ_BUFFER_LEN: usize = 2 * SEALED_FRAME_LEN;
 /// Sealed frames the writer holds before a write must wait for the socket.
 pub const WRITE_BUFFER_FRAMES: usize = 64;
 
@@ -316,7 +318,7 @@ impl<R: Unpin, W: AsyncWrite + Unpin> AsyncWrite for SecretConnection<R, W> {
 /// Received bytes not yet processed, over the socket's read half.
 struct Incoming<R> {
     io: R,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     start: usize,
     end: usize,
 }
@@ -325,7 +327,7 @@ impl<R: AsyncRead + Unpin> Incoming<R> {
     fn new(io: R) -> Self {
         Incoming {
             io,
-            buf: vec![0u8; READ_BUFFER_LEN].into_boxed_slice(),
+            buf: vec![0u8; INITIAL_READ_BUFFER_LEN],
             start: 0,
             end: 0,
         }
@@ -339,8 +341,8 @@ impl<R: AsyncRead + Unpin> Incoming<R> {
         self.start = (self.start + n).min(self.end);
     }
 
-    /// Moves unprocessed bytes to the front and reads as much as the socket has, up to the buffer's size.
-    /// `Ok(0)` means end of stream.
+    /// Moves unprocessed bytes to the front and reads as much as the socket has, up to the buffer's size; a read
+    /// that fills the buffer doubles it (up to [`READ_BUFFER_FRAMES`] frames). `Ok(0)` means end of stream.
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
@@ -351,6 +353,10 @@ impl<R: AsyncRead + Unpin> Incoming<R> {
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
         let n = rb.filled().len();
         self.end += n;
+        if self.end == self.buf.len() && self.buf.len() < READ_BUFFER_LEN {
+            self.buf
+                .resize((self.buf.len() * 2).min(READ_BUFFER_LEN), 0);
+        }
         Poll::Ready(Ok(n))
     }
 
@@ -479,7 +485,8 @@ impl<W: AsyncWrite + Unpin> SecretWriter<W> {
         SecretWriter {
             io,
             sealer,
-            buf: Vec::with_capacity(WRITE_HIGH_WATER + SEALED_FRAME_LEN),
+            // Grows with use, up to the high-water mark and one open frame.
+            buf: Vec::new(),
             flushed: 0,
             sealed_end: 0,
             open_len: 0,
@@ -516,14 +523,10 @@ impl<W: AsyncWrite + Unpin> SecretWriter<W> {
     }
 
     fn seal_open_frame(&mut self) -> Result<(), SecretConnectionError> {
-        if self.buf.len() == self.sealed_end {
+        // The open frame, if any, is the exactly-one-frame slot after the sealed frames.
+        let Some(frame) = self.buf[self.sealed_end..].first_chunk_mut::<SEALED_FRAME_LEN>() else {
             return Ok(());
-        }
-        let slot = &mut self.buf[self.sealed_end..self.sealed_end + SEALED_FRAME_LEN];
-        // The slot is exactly one sealed frame long.
-        let frame: &mut [u8; SEALED_FRAME_LEN] = slot
-            .try_into()
-            .map_err(|_| SecretConnectionError::TruncatedFrame(0))?;
+        };
         self.sealer.seal_in_place(frame, self.open_len)?;
         self.sealed_end += SEALED_FRAME_LEN;
         self.open_len = 0;
@@ -572,10 +575,10 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SecretWriter<W> {
         if let Some(e) = &this.failed {
             return Poll::Ready(Err(e.clone().into_io()));
         }
-        if this.sealed_end - this.flushed >= WRITE_HIGH_WATER {
-            if let Err(e) = ready!(this.poll_drain(cx)) {
-                return Poll::Ready(Err(this.fail(SecretConnectionError::Io(e.into()))));
-            }
+        if this.sealed_end - this.flushed >= WRITE_HIGH_WATER
+            && let Err(e) = ready!(this.poll_drain(cx))
+        {
+            return Poll::Ready(Err(this.fail(SecretConnectionError::Io(e.into()))));
         }
         // A partial drain leaves written bytes at the front; drop them before the buffer grows past its bound.
         if this.flushed >= WRITE_HIGH_WATER {
@@ -598,10 +601,8 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SecretWriter<W> {
         if let Some(e) = &this.failed {
             return Poll::Ready(Err(e.clone().into_io()));
         }
-        if this.open_len > 0 {
-            if let Err(e) = this.seal_open_frame() {
-                return Poll::Ready(Err(this.fail(e)));
-            }
+        if let Err(e) = this.seal_open_frame() {
+            return Poll::Ready(Err(this.fail(e)));
         }
         if let Err(e) = ready!(this.poll_drain(cx)) {
             return Poll::Ready(Err(this.fail(SecretConnectionError::Io(e.into()))));
