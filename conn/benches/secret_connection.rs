@@ -14,12 +14,7 @@
 //!   Ed25519 signature, one verification), and tendermint-p2p's handshake rate.
 //!
 //! Each figure is the best of three rounds: noise only ever slows a round down.
-#![allow(
-    clippy::unwrap_used,
-    clippy::print_stdout,
-    clippy::print_stderr,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -66,23 +61,15 @@ fn aead_chacha(cfg: &Cfg) -> (f64, f64) {
     let mut buf = [0x42u8; FRAME];
     let seal = best_of(|| {
         rate(cfg.dur, 1024, || {
-            black_box(
-                cipher
-                    .encrypt_inout_detached((&nonce).into(), &[], (&mut buf[..]).into())
-                    .unwrap(),
-            );
+            black_box(cipher.encrypt_inout_detached((&nonce).into(), &[], (&mut buf[..]).into()).unwrap());
         })
     });
     let mut sealed = [0x42u8; FRAME];
-    let tag = cipher
-        .encrypt_inout_detached((&nonce).into(), &[], (&mut sealed[..]).into())
-        .unwrap();
+    let tag = cipher.encrypt_inout_detached((&nonce).into(), &[], (&mut sealed[..]).into()).unwrap();
     let open = best_of(|| {
         rate(cfg.dur, 1024, || {
             let mut b = sealed;
-            cipher
-                .decrypt_inout_detached((&nonce).into(), &[], (&mut b[..]).into(), &tag)
-                .unwrap();
+            cipher.decrypt_inout_detached((&nonce).into(), &[], (&mut b[..]).into(), &tag).unwrap();
             black_box(b);
         })
     });
@@ -96,34 +83,17 @@ fn aead_ring(cfg: &Cfg) -> (f64, f64) {
     let seal = best_of(|| {
         rate(cfg.dur, 1024, || {
             let _ = black_box(
-                key.seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key([0; 12]),
-                    Aad::empty(),
-                    &mut buf,
-                )
-                .unwrap(),
+                key.seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), &mut buf).unwrap(),
             );
         })
     });
     let mut sealed = [0x42u8; FRAME];
-    let tag = key
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key([0; 12]),
-            Aad::empty(),
-            &mut sealed,
-        )
-        .unwrap();
+    let tag = key.seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), &mut sealed).unwrap();
     let open = best_of(|| {
         rate(cfg.dur, 1024, || {
             let mut b = sealed;
-            key.open_in_place_separate_tag(
-                Nonce::assume_unique_for_key([0; 12]),
-                Aad::empty(),
-                tag,
-                &mut b,
-                0..,
-            )
-            .unwrap();
+            key.open_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), tag, &mut b, 0..)
+                .unwrap();
             black_box(b);
         })
     });
@@ -131,11 +101,7 @@ fn aead_ring(cfg: &Cfg) -> (f64, f64) {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 /// One direction: the sender writes `size`-byte messages (flushing each) for `dur`; returns bytes/s received.
@@ -219,12 +185,7 @@ fn tm_handshake(
     seed: u8,
 ) -> tendermint_p2p::secret_connection::SecretConnection<std::net::TcpStream> {
     use tendermint_p2p::secret_connection::{SecretConnection as Tm, Version};
-    Tm::new(
-        s,
-        ed25519_consensus::SigningKey::from([seed; 32]),
-        Version::V0_34,
-    )
-    .unwrap()
+    Tm::new(s, ed25519_consensus::SigningKey::from([seed; 32]), Version::V0_34).unwrap()
 }
 
 fn tendermint_throughput(size: usize, dur: Duration) -> f64 {
@@ -275,20 +236,14 @@ fn crypto_per_side(cfg: &Cfg) -> f64 {
             black_box(x25519_dalek::PublicKey::from(&secret));
             black_box(secret.diffie_hellman(&other_eph));
             black_box(key.sign(&challenge));
-            let peer_pub =
-                ledgerwire_types::PublicKey::from_bytes(black_box(&peer_pub_bytes)).unwrap();
+            let peer_pub = ledgerwire_types::PublicKey::from_bytes(black_box(&peer_pub_bytes)).unwrap();
             assert!(peer_pub.verify(&challenge, &peer_sig));
         })
     })
 }
 
 /// Handshakes per second with `clients` concurrent dialers; both sides run in this process.
-fn ours_handshakes(
-    rt: &tokio::runtime::Runtime,
-    profile: WireProfile,
-    clients: usize,
-    dur: Duration,
-) -> f64 {
+fn ours_handshakes(rt: &tokio::runtime::Runtime, profile: WireProfile, clients: usize, dur: Duration) -> f64 {
     best_of(|| {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -300,8 +255,7 @@ fn ours_handshakes(
                     s.set_nodelay(true).unwrap();
                     let k = server_key.clone();
                     tokio::spawn(async move {
-                        let _ = SecretConnection::handshake(s, &k, profile, Duration::from_secs(5))
-                            .await;
+                        let _ = SecretConnection::handshake(s, &k, profile, Duration::from_secs(5)).await;
                     });
                 }
             });
@@ -315,9 +269,7 @@ fn ours_handshakes(
                     while start.elapsed() < dur {
                         let s = TcpStream::connect(addr).await.unwrap();
                         s.set_nodelay(true).unwrap();
-                        SecretConnection::handshake(s, &key, profile, Duration::from_secs(5))
-                            .await
-                            .unwrap();
+                        SecretConnection::handshake(s, &key, profile, Duration::from_secs(5)).await.unwrap();
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                 }));
@@ -334,12 +286,7 @@ fn ours_handshakes(
 
 /// Handshakes per second with both sides over in-memory pipes: the handshake's own cost, without the kernel's TCP
 /// connection setup and teardown.
-fn ours_handshakes_in_memory(
-    rt: &tokio::runtime::Runtime,
-    profile: WireProfile,
-    pairs: usize,
-    dur: Duration,
-) -> f64 {
+fn ours_handshakes_in_memory(rt: &tokio::runtime::Runtime, profile: WireProfile, pairs: usize, dur: Duration) -> f64 {
     best_of(|| {
         rt.block_on(async {
             let done = Arc::new(AtomicU64::new(0));
@@ -431,54 +378,27 @@ fn ratio(a: f64, b: f64) -> Value {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let run = |section: &str| only.as_deref().is_none_or(|o| o == section);
-    let cfg = Cfg {
-        dur: if quick {
-            Duration::from_millis(150)
-        } else {
-            Duration::from_millis(1000)
-        },
-    };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cfg = Cfg { dur: if quick { Duration::from_millis(150) } else { Duration::from_millis(1000) } };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let rt = runtime();
     let mut report = serde_json::Map::new();
     report.insert("benchmark".into(), json!("secret_connection"));
     report.insert("quick".into(), json!(quick));
     report.insert("cores".into(), json!(cores));
-    report.insert(
-        "aead_backend".into(),
-        json!(if cfg!(feature = "ring") {
-            "ring"
-        } else {
-            "chacha20poly1305"
-        }),
-    );
+    report.insert("aead_backend".into(), json!(if cfg!(feature = "ring") { "ring" } else { "chacha20poly1305" }));
     // What this binary was compiled with (from .cargo/config.toml or RUSTFLAGS).
     report.insert(
         "poly1305_backend".into(),
-        json!(if cfg!(poly1305_backend = "soft") {
-            "soft (portable)"
-        } else {
-            "autodetect (AVX2 at run time)"
-        }),
+        json!(if cfg!(poly1305_backend = "soft") { "soft (portable)" } else { "autodetect (AVX2 at run time)" }),
     );
     report.insert("static_avx2".into(), json!(cfg!(target_feature = "avx2")));
     let mut goals = serde_json::Map::new();
 
     let (cc_seal, cc_open) = aead_chacha(&cfg);
     let (ring_seal, ring_open) = aead_ring(&cfg);
-    let seal = if cfg!(feature = "ring") {
-        ring_seal
-    } else {
-        cc_seal
-    };
+    let seal = if cfg!(feature = "ring") { ring_seal } else { cc_seal };
     report.insert(
         "aead_in_memory_MBps".into(),
         json!({
@@ -495,14 +415,8 @@ fn main() {
             let ours = ours_throughput(&rt, size, cfg.dur);
             let tm = tendermint_throughput(size, cfg.dur);
             if size == 64 * 1024 {
-                goals.insert(
-                    "64KiB_at_least_0.7_of_aead_seal".into(),
-                    json!(ours >= 0.7 * seal),
-                );
-                goals.insert(
-                    "64KiB_at_least_2x_tendermint_p2p".into(),
-                    json!(ours >= 2.0 * tm),
-                );
+                goals.insert("64KiB_at_least_0.7_of_aead_seal".into(), json!(ours >= 0.7 * seal));
+                goals.insert("64KiB_at_least_2x_tendermint_p2p".into(), json!(ours >= 2.0 * tm));
             }
             throughput.insert(
                 name.into(),
@@ -544,8 +458,5 @@ fn main() {
         );
     }
     report.insert("goals".into(), goals.into());
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&Value::Object(report)).unwrap()
-    );
+    println!("{}", serde_json::to_string_pretty(&Value::Object(report)).unwrap());
 }

@@ -59,11 +59,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (socket, dialing) = match (args.listen, args.dial) {
         (Some(addr), _) => {
             let listener = TcpListener::bind(addr).await?;
-            eprintln!(
-                "listening on {} as {}",
-                listener.local_addr()?,
-                key.node_id(args.profile)
-            );
+            eprintln!("listening on {} as {}", listener.local_addr()?, key.node_id(args.profile));
             (listener.accept().await?.0, false)
         }
         (None, Some(addr)) => (TcpStream::connect(addr).await?, true),
@@ -72,13 +68,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     socket.set_nodelay(true)?;
     let remote_addr = socket.peer_addr()?;
     let started = Instant::now();
-    let conn = SecretConnection::handshake(
-        socket,
-        &key,
-        args.profile,
-        Duration::from_secs(args.timeout),
-    )
-    .await?;
+    let conn = SecretConnection::handshake(socket, &key, args.profile, Duration::from_secs(args.timeout)).await?;
     let elapsed = started.elapsed();
     println!(
         "{}",
@@ -92,22 +82,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         })
     );
     let (reader, writer) = conn.split();
-    if dialing {
-        send_stdin_and_print(reader, writer).await
-    } else {
-        echo(reader, writer).await
-    }
+    if dialing { send_stdin_and_print(reader, writer).await } else { echo(reader, writer).await }
 }
 
 /// Reads one line of at most [`MAX_LINE`] bytes; `None` at end of stream.
-async fn next_line(
-    reader: &mut SecretReader<OwnedReadHalf>,
-) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error>> {
+async fn next_line(reader: &mut SecretReader<OwnedReadHalf>) -> Result<Option<Vec<u8>>, Box<dyn std::error::Error>> {
     let mut line = Vec::new();
-    (&mut *reader)
-        .take(MAX_LINE + 1)
-        .read_until(b'\n', &mut line)
-        .await?;
+    (&mut *reader).take(MAX_LINE + 1).read_until(b'\n', &mut line).await?;
     if line.len() as u64 > MAX_LINE {
         return Err(format!("peer sent a line longer than {MAX_LINE} bytes").into());
     }

@@ -16,20 +16,14 @@ const DEADLINE: Duration = Duration::from_secs(3);
 type Conn = SecretConnection<ReadHalf<DuplexStream>, WriteHalf<DuplexStream>>;
 
 /// Runs our handshake against a scripted peer; returns our result and whatever the script returns.
-async fn against<F, Fut, T>(
-    profile: WireProfile,
-    script: F,
-) -> (Result<Conn, SecretConnectionError>, T)
+async fn against<F, Fut, T>(profile: WireProfile, script: F) -> (Result<Conn, SecretConnectionError>, T)
 where
     F: FnOnce(DuplexStream) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     let key = NodeKey::generate();
-    tokio::join!(
-        SecretConnection::handshake(ours, &key, profile, DEADLINE),
-        script(theirs)
-    )
+    tokio::join!(SecretConnection::handshake(ours, &key, profile, DEADLINE), script(theirs))
 }
 
 /// Completes an honest handshake on the scripted side.
@@ -45,19 +39,12 @@ async fn a_signature_over_the_wrong_message_is_rejected() {
         let (r, _) = against(profile, |io| async move {
             let mut peer = exchange_keys(io, profile).await;
             let key = NodeKey::generate();
-            let msg = encode_auth_message(
-                profile,
-                key.public_key().as_bytes(),
-                &key.sign(b"not the challenge"),
-            );
+            let msg = encode_auth_message(profile, key.public_key().as_bytes(), &key.sign(b"not the challenge"));
             peer.send_frame(&msg).await;
             peer
         })
         .await;
-        assert!(
-            matches!(r, Err(SecretConnectionError::BadSignature)),
-            "{profile}: {r:?}"
-        );
+        assert!(matches!(r, Err(SecretConnectionError::BadSignature)), "{profile}: {r:?}");
     }
 }
 
@@ -68,19 +55,11 @@ async fn a_signature_by_a_different_key_is_rejected() {
             let mut peer = exchange_keys(io, profile).await;
             let (claimed, signer) = (NodeKey::generate(), NodeKey::generate());
             let sig = signer.sign(peer.handshake.challenge());
-            peer.send_frame(&encode_auth_message(
-                profile,
-                claimed.public_key().as_bytes(),
-                &sig,
-            ))
-            .await;
+            peer.send_frame(&encode_auth_message(profile, claimed.public_key().as_bytes(), &sig)).await;
             peer
         })
         .await;
-        assert!(
-            matches!(r, Err(SecretConnectionError::BadSignature)),
-            "{profile}: {r:?}"
-        );
+        assert!(matches!(r, Err(SecretConnectionError::BadSignature)), "{profile}: {r:?}");
     }
 }
 
@@ -97,15 +76,8 @@ async fn each_low_order_ephemeral_key_is_rejected_and_the_stream_closed() {
                 io.read_to_end(&mut sink).await.map(|_| sink.len())
             })
             .await;
-            assert!(
-                matches!(r, Err(SecretConnectionError::LowOrderEphemeralKey)),
-                "{profile} {point:02x?}: {r:?}"
-            );
-            assert_eq!(
-                eof.unwrap(),
-                35,
-                "only our ephemeral key was sent before the close"
-            );
+            assert!(matches!(r, Err(SecretConnectionError::LowOrderEphemeralKey)), "{profile} {point:02x?}: {r:?}");
+            assert_eq!(eof.unwrap(), 35, "only our ephemeral key was sent before the close");
         }
     }
 }
@@ -133,12 +105,7 @@ async fn an_oversized_auth_message_is_refused_before_its_body_is_read() {
 async fn garbage_auth_messages_are_rejected() {
     for profile in WireProfile::ALL {
         // Each garbage frame holds a whole (announced) body, or an overlong length prefix.
-        for garbage in [
-            vec![5, 1, 2, 3, 4, 5],
-            vec![100; 101],
-            vec![0xff; 11],
-            vec![3, 0x0a, 0x05, 0x01],
-        ] {
+        for garbage in [vec![5, 1, 2, 3, 4, 5], vec![100; 101], vec![0xff; 11], vec![3, 0x0a, 0x05, 0x01]] {
             let g = garbage.clone();
             let (r, _) = against(profile, |io| async move {
                 let mut peer = exchange_keys(io, profile).await;
@@ -149,8 +116,7 @@ async fn garbage_auth_messages_are_rejected() {
             assert!(
                 matches!(
                     r,
-                    Err(SecretConnectionError::MalformedAuthMessage(_)
-                        | SecretConnectionError::ClosedDuringHandshake)
+                    Err(SecretConnectionError::MalformedAuthMessage(_) | SecretConnectionError::ClosedDuringHandshake)
                 ),
                 "{profile} {garbage:?}: {r:?}"
             );
@@ -166,10 +132,7 @@ async fn an_auth_message_announced_but_never_sent_ends_at_the_deadline() {
         peer
     })
     .await;
-    assert!(
-        matches!(r, Err(SecretConnectionError::HandshakeTimeout(_))),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(SecretConnectionError::HandshakeTimeout(_))), "{r:?}");
 }
 
 #[tokio::test]
@@ -179,10 +142,7 @@ async fn garbage_instead_of_an_ephemeral_key_fails_at_the_first_byte() {
         io
     })
     .await;
-    assert!(
-        matches!(r, Err(SecretConnectionError::MalformedEphemeralKey(_))),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(SecretConnectionError::MalformedEphemeralKey(_))), "{r:?}");
 }
 
 #[tokio::test]
@@ -193,10 +153,7 @@ async fn the_other_profile_fails_authentication() {
         honest_auth(&mut peer, &NodeKey::generate()).await;
     })
     .await;
-    assert!(
-        matches!(r, Err(SecretConnectionError::MalformedAuthMessage(_))),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(SecretConnectionError::MalformedAuthMessage(_))), "{r:?}");
 }
 
 /// An established connection whose peer is scripted.
@@ -221,9 +178,7 @@ async fn read_error(conn: Conn) -> SecretConnectionError {
                 // Errors are sticky: the next read reports the same failure.
                 let again = reader.read(&mut buf).await.unwrap_err();
                 assert_eq!(again.to_string(), e.to_string());
-                return SecretConnectionError::from_io(&e)
-                    .cloned()
-                    .expect("a typed error");
+                return SecretConnectionError::from_io(&e).cloned().expect("a typed error");
             }
         }
     }
@@ -236,10 +191,7 @@ async fn a_truncated_frame_is_an_error_not_a_clean_close() {
         let frame = peer.sealer.seal(b"cut short").unwrap();
         peer.io.write_all(&frame[..500]).await.unwrap();
         drop(peer);
-        assert!(matches!(
-            read_error(conn).await,
-            SecretConnectionError::TruncatedFrame(500)
-        ));
+        assert!(matches!(read_error(conn).await, SecretConnectionError::TruncatedFrame(500)));
     }
 }
 
@@ -250,10 +202,7 @@ async fn one_flipped_bit_in_a_sealed_frame_ends_the_connection() {
         let mut frame = peer.sealer.seal(b"payload").unwrap();
         frame[700] ^= 0x10;
         peer.io.write_all(&frame).await.unwrap();
-        assert!(matches!(
-            read_error(conn).await,
-            SecretConnectionError::FrameAuthentication { counter: 1 }
-        ));
+        assert!(matches!(read_error(conn).await, SecretConnectionError::FrameAuthentication { counter: 1 }));
     }
 }
 
@@ -286,15 +235,8 @@ async fn a_peer_silent_mid_handshake_hits_the_deadline_and_is_hung_up_on() {
             peer.io.read_to_end(&mut rest).await.map(|_| rest.len())
         })
         .await;
-        assert!(
-            matches!(r, Err(SecretConnectionError::HandshakeTimeout(d)) if d == DEADLINE),
-            "{r:?}"
-        );
-        assert_eq!(
-            started.elapsed(),
-            DEADLINE,
-            "the deadline, not some other timer, ended it"
-        );
+        assert!(matches!(r, Err(SecretConnectionError::HandshakeTimeout(d)) if d == DEADLINE), "{r:?}");
+        assert_eq!(started.elapsed(), DEADLINE, "the deadline, not some other timer, ended it");
         // The peer saw our auth frame and then end of stream: the socket was closed.
         assert_eq!(leftover.unwrap(), 1044);
     }
@@ -308,10 +250,7 @@ async fn a_tcp_peer_that_never_speaks_is_disconnected_at_the_deadline() {
     let (socket, _) = listener.accept().await.unwrap();
     let key = NodeKey::generate();
     let r = SecretConnection::handshake(socket, &key, WireProfile::Tm2, DEADLINE).await;
-    assert!(
-        matches!(r, Err(SecretConnectionError::HandshakeTimeout(_))),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(SecretConnectionError::HandshakeTimeout(_))), "{r:?}");
     let mut got = Vec::new();
     silent.read_to_end(&mut got).await.unwrap();
     assert_eq!(got.len(), 35, "our ephemeral key, then the close");
@@ -323,8 +262,5 @@ async fn a_peer_that_hangs_up_mid_handshake_is_reported_as_such() {
         io.write_all(&[0x22, 0x0a, 0x20, 1, 2, 3]).await.unwrap();
     })
     .await;
-    assert!(
-        matches!(r, Err(SecretConnectionError::ClosedDuringHandshake)),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(SecretConnectionError::ClosedDuringHandshake)), "{r:?}");
 }

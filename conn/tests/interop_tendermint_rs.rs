@@ -38,17 +38,12 @@ fn tendermint_side(stream: std::net::TcpStream, seed: [u8; 32], expect_peer_id: 
     got
 }
 
-async fn our_side<S: ledgerwire_conn::secret_connection::IntoHalves>(
-    io: S,
-    key: &NodeKey,
-    tm_id: &str,
-) where
+async fn our_side<S: ledgerwire_conn::secret_connection::IntoHalves>(io: S, key: &NodeKey, tm_id: &str)
+where
     S::Read: Send + 'static,
     S::Write: Send + 'static,
 {
-    let conn = SecretConnection::handshake(io, key, WireProfile::CometBft, DEADLINE)
-        .await
-        .unwrap();
+    let conn = SecretConnection::handshake(io, key, WireProfile::CometBft, DEADLINE).await.unwrap();
     assert_eq!(conn.remote_id().to_string(), tm_id);
     let (mut r, mut w) = conn.split();
     w.write_all(&bulk(0xa5)).await.unwrap();
@@ -60,9 +55,7 @@ async fn our_side<S: ledgerwire_conn::secret_connection::IntoHalves>(
 
 fn tm_identity() -> ([u8; 32], String) {
     let seed = [0x33; 32];
-    let id = NodeKey::from_seed(&seed)
-        .node_id(WireProfile::CometBft)
-        .to_string();
+    let id = NodeKey::from_seed(&seed).node_id(WireProfile::CometBft).to_string();
     (seed, id)
 }
 
@@ -79,9 +72,7 @@ async fn we_listen_and_tendermint_rs_dials() {
     });
     let (socket, _) = listener.accept().await.unwrap();
     our_side(socket, &key, &tm_id).await;
-    let seen = tokio::task::spawn_blocking(move || tm.join().unwrap())
-        .await
-        .unwrap();
+    let seen = tokio::task::spawn_blocking(move || tm.join().unwrap()).await.unwrap();
     assert!(seen == bulk(0xa5), "data to tendermint-p2p corrupted");
 }
 
@@ -98,9 +89,7 @@ async fn tendermint_rs_listens_and_we_dial() {
     });
     let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     our_side(socket, &key, &tm_id).await;
-    let seen = tokio::task::spawn_blocking(move || tm.join().unwrap())
-        .await
-        .unwrap();
+    let seen = tokio::task::spawn_blocking(move || tm.join().unwrap()).await.unwrap();
     assert!(seen == bulk(0xa5), "data to tendermint-p2p corrupted");
 }
 
@@ -114,20 +103,13 @@ async fn tendermint_rs_rejects_a_tm2_peer_and_we_reject_it_back() {
     let tm = std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        TmSecretConnection::new(
-            stream,
-            ed25519_consensus::SigningKey::from(tm_seed),
-            Version::V0_34,
-        )
-        .is_err()
+        TmSecretConnection::new(stream, ed25519_consensus::SigningKey::from(tm_seed), Version::V0_34).is_err()
     });
     let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     let ours = SecretConnection::handshake(socket, &key, WireProfile::Tm2, DEADLINE).await;
     assert!(ours.is_err());
     assert!(
-        tokio::task::spawn_blocking(move || tm.join().unwrap())
-            .await
-            .unwrap(),
+        tokio::task::spawn_blocking(move || tm.join().unwrap()).await.unwrap(),
         "tendermint-p2p accepted a tm2 peer"
     );
 }

@@ -14,9 +14,7 @@ use ledgerwire_conn::secret_connection::Handshake;
 use ledgerwire_conn::secret_connection::frame::SEALED_FRAME_LEN;
 use ledgerwire_types::{NodeKey, WireProfile};
 use proptest::prelude::*;
-use tokio::io::{
-    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf, ReadHalf, WriteHalf,
-};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf, ReadHalf, WriteHalf};
 
 const DEADLINE: Duration = Duration::from_secs(3);
 
@@ -27,40 +25,26 @@ fn unhex(v: &serde_json::Value) -> Vec<u8> {
 /// The async path puts exactly the vector bytes on the wire: ephemeral message, auth frame, then data frames.
 #[tokio::test]
 async fn async_handshake_writes_the_golden_bytes() {
-    let doc: serde_json::Value =
-        serde_json::from_str(include_str!("data/cometbft-handshake-vectors.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(include_str!("data/cometbft-handshake-vectors.json")).unwrap();
     for v in doc["vectors"].as_array().unwrap() {
         let (a, b) = (&v["a"], &v["b"]);
         let key = NodeKey::from_seed(&unhex(&a["ed25519_seed"]).try_into().unwrap());
-        let hs = Handshake::with_ephemeral_secret(
-            WireProfile::CometBft,
-            unhex(&a["eph_secret"]).try_into().unwrap(),
-        );
+        let hs = Handshake::with_ephemeral_secret(WireProfile::CometBft, unhex(&a["eph_secret"]).try_into().unwrap());
         let (ours, mut wire) = tokio::io::duplex(1 << 16);
         let (r, w) = tokio::io::split(ours);
         // Play side b from the recorded bytes.
         wire.write_all(&unhex(&b["initial_msg"])).await.unwrap();
         wire.write_all(&unhex(&b["frame0_sealed"])).await.unwrap();
-        let conn =
-            SecretConnection::handshake_with(hs, r, w, &key, WireProfile::CometBft, DEADLINE)
-                .await
-                .unwrap();
+        let conn = SecretConnection::handshake_with(hs, r, w, &key, DEADLINE).await.unwrap();
         assert_eq!(conn.remote_id().to_string(), b["node_id"].as_str().unwrap());
 
         let mut sent = vec![0u8; 35 + SEALED_FRAME_LEN];
         wire.read_exact(&mut sent).await.unwrap();
         assert_eq!(sent[..35], unhex(&a["initial_msg"])[..]);
-        assert_eq!(
-            sent[35..],
-            unhex(&a["frame0_sealed"])[..],
-            "the auth message is alone in frame 0"
-        );
+        assert_eq!(sent[35..], unhex(&a["frame0_sealed"])[..], "the auth message is alone in frame 0");
 
         let (mut reader, mut writer) = conn.split();
-        writer
-            .write_all(a["frame1_plain"].as_str().unwrap().as_bytes())
-            .await
-            .unwrap();
+        writer.write_all(a["frame1_plain"].as_str().unwrap().as_bytes()).await.unwrap();
         writer.flush().await.unwrap();
         let mut frame1 = vec![0u8; SEALED_FRAME_LEN];
         wire.read_exact(&mut frame1).await.unwrap();
@@ -89,9 +73,7 @@ async fn pair(profile: WireProfile, capacity: usize) -> (Conn, Conn) {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 #[tokio::test]
@@ -135,27 +117,20 @@ async fn both_directions_stream_at_once_through_a_small_pipe() {
 async fn small_writes_share_a_frame_until_flushed() {
     let (ours, theirs) = tokio::io::duplex(1 << 16);
     let key = NodeKey::generate();
-    let (conn, mut peer) = tokio::join!(
-        SecretConnection::handshake(ours, &key, WireProfile::Tm2, DEADLINE),
-        async {
-            let mut p = common::exchange_keys(theirs, WireProfile::Tm2).await;
-            let auth = p.handshake.auth_message(&NodeKey::generate());
-            p.send_frame(&auth).await;
-            p.recv_frame().await;
-            p
-        }
-    );
+    let (conn, mut peer) = tokio::join!(SecretConnection::handshake(ours, &key, WireProfile::Tm2, DEADLINE), async {
+        let mut p = common::exchange_keys(theirs, WireProfile::Tm2).await;
+        let auth = p.handshake.auth_message(&NodeKey::generate());
+        p.send_frame(&auth).await;
+        p.recv_frame().await;
+        p
+    });
     let mut conn = conn.unwrap();
     for i in 0..10u8 {
         conn.write_all(&[i; 100]).await.unwrap();
     }
     // Nothing is on the wire before the flush.
     let mut probe = [0u8; 1];
-    assert!(
-        tokio::time::timeout(Duration::from_millis(20), peer.io.read(&mut probe))
-            .await
-            .is_err()
-    );
+    assert!(tokio::time::timeout(Duration::from_millis(20), peer.io.read(&mut probe)).await.is_err());
     conn.flush().await.unwrap();
     let data = peer.recv_frame().await;
     assert_eq!(data.len(), 1000, "ten 100-byte writes travel in one frame");
@@ -169,11 +144,7 @@ struct Counted<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -186,11 +157,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
@@ -205,14 +172,8 @@ async fn a_megabyte_costs_a_few_dozen_transport_calls_not_one_per_frame() {
     let (writes, reads) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (xr, xw) = tokio::io::split(x);
     let (yr, yw) = tokio::io::split(y);
-    let xw = Counted {
-        inner: xw,
-        calls: writes.clone(),
-    };
-    let yr = Counted {
-        inner: yr,
-        calls: reads.clone(),
-    };
+    let xw = Counted { inner: xw, calls: writes.clone() };
+    let yr = Counted { inner: yr, calls: reads.clone() };
     let (ka, kb) = (NodeKey::generate(), NodeKey::generate());
     let (a, b) = tokio::try_join!(
         SecretConnection::handshake((xr, xw), &ka, WireProfile::CometBft, DEADLINE),
@@ -221,20 +182,14 @@ async fn a_megabyte_costs_a_few_dozen_transport_calls_not_one_per_frame() {
     .unwrap();
     let (_, mut tx) = a.split();
     let (mut rx, _) = b.split();
-    let (w0, r0) = (
-        writes.load(Ordering::Relaxed),
-        reads.load(Ordering::Relaxed),
-    );
+    let (w0, r0) = (writes.load(Ordering::Relaxed), reads.load(Ordering::Relaxed));
     let data = pattern(TOTAL, 9);
     tx.write_all(&data).await.unwrap();
     tx.flush().await.unwrap();
     let mut got = vec![0u8; TOTAL];
     rx.read_exact(&mut got).await.unwrap();
     assert!(got == data);
-    let (w, r) = (
-        writes.load(Ordering::Relaxed) - w0,
-        reads.load(Ordering::Relaxed) - r0,
-    );
+    let (w, r) = (writes.load(Ordering::Relaxed) - w0, reads.load(Ordering::Relaxed) - r0);
     assert!(w <= frames / 32, "{w} write calls for {frames} frames");
     assert!(r <= frames / 32, "{r} read calls for {frames} frames");
 }
@@ -267,21 +222,13 @@ fn patterns() -> impl Strategy<Value = Pattern> {
         prop::collection::vec((1usize..5000, any::<bool>()), 1..24),
         prop::collection::vec(1usize..5000, 1..24),
     )
-        .prop_map(|(profile, pipe, writes, reads)| Pattern {
-            profile,
-            pipe,
-            writes,
-            reads,
-        })
+        .prop_map(|(profile, pipe, writes, reads)| Pattern { profile, pipe, writes, reads })
 }
 
 /// Writes with the given sizes and flush points in both directions at once, reads with the given sizes; both
 /// sides must receive exactly what the other sent.
 fn round_trip(p: &Pattern) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let (a, b) = pair(p.profile, p.pipe).await;
         let total: usize = p.writes.iter().map(|w| w.0).sum();

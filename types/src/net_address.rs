@@ -40,9 +40,7 @@ pub enum AddressError {
     #[error("{0:?} is not a valid IP address or host name")]
     BadHost(String),
     /// A host name where only IP literals are allowed (addresses that come from peers).
-    #[error(
-        "{0:?} is a host name; addresses from peers must be IP literals (they are never resolved)"
-    )]
+    #[error("{0:?} is a host name; addresses from peers must be IP literals (they are never resolved)")]
     HostNameNotAllowed(String),
     /// The IP is unspecified (`0.0.0.0` or `::`).
     #[error("{0} is the unspecified address and cannot be dialed")]
@@ -79,9 +77,7 @@ fn split_id(s: &str, profile: WireProfile) -> Result<(NodeId, &str), AddressErro
         Some(i) => &s[i + 3..],
         None => s,
     };
-    let (id, rest) = s
-        .split_once('@')
-        .ok_or_else(|| AddressError::MissingId(s.to_owned()))?;
+    let (id, rest) = s.split_once('@').ok_or_else(|| AddressError::MissingId(s.to_owned()))?;
     Ok((NodeId::parse(id, profile)?, rest))
 }
 
@@ -90,15 +86,11 @@ fn parse_host_port(rest: &str) -> Result<(Host, u16), AddressError> {
     if let Ok(addr) = rest.parse::<SocketAddr>() {
         return Ok((Host::Ip(canonical(addr.ip())), addr.port()));
     }
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| AddressError::MissingPort(rest.to_owned()))?;
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| AddressError::MissingPort(rest.to_owned()))?;
     if host.contains(':') && !host.starts_with('[') {
         return Err(AddressError::UnbracketedIpv6(rest.to_owned()));
     }
-    let port: u16 = port
-        .parse()
-        .map_err(|_| AddressError::BadPort(port.to_owned()))?;
+    let port: u16 = port.parse().map_err(|_| AddressError::BadPort(port.to_owned()))?;
     if host.starts_with('[') || host.parse::<IpAddr>().is_ok() || !is_dns_name(host) {
         return Err(AddressError::BadHost(host.to_owned()));
     }
@@ -128,10 +120,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 impl NetAddress {
     /// An address from its parts.
     pub fn new(id: NodeId, addr: SocketAddr) -> Self {
-        NetAddress {
-            id,
-            addr: SocketAddr::new(canonical(addr.ip()), addr.port()),
-        }
+        NetAddress { id, addr: SocketAddr::new(canonical(addr.ip()), addr.port()) }
     }
 
     /// Parses `[scheme://]id@ip:port` with an IP literal. Host names are refused: this is the parser for every
@@ -201,20 +190,12 @@ impl NetAddress {
 }
 
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix)
-    };
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
     u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
 }
 
 fn in_v6(ip: Ipv6Addr, net: [u16; 8], prefix: u32) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - prefix)
-    };
+    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
     u128::from(ip) & mask == u128::from(Ipv6Addr::from(net)) & mask
 }
 
@@ -235,9 +216,7 @@ fn is_public_ip(ip: IpAddr) -> bool {
                 ([203, 0, 113, 0], 24),  // RFC 5737 TEST-NET-3
                 ([240, 0, 0, 0], 4),     // reserved, and broadcast
             ];
-            !NOT_PUBLIC
-                .iter()
-                .any(|&(net, prefix)| in_v4(v4, net, prefix))
+            !NOT_PUBLIC.iter().any(|&(net, prefix)| in_v4(v4, net, prefix))
         }
         IpAddr::V6(v6) => {
             const NOT_PUBLIC: [([u16; 8], u32); 6] = [
@@ -248,9 +227,7 @@ fn is_public_ip(ip: IpAddr) -> bool {
                 ([0x2001, 0x0010, 0, 0, 0, 0, 0, 0], 28), // RFC 4843 ORCHID
                 ([0x2001, 0x0db8, 0, 0, 0, 0, 0, 0], 32), // RFC 3849 documentation
             ];
-            !NOT_PUBLIC
-                .iter()
-                .any(|&(net, prefix)| in_v6(v6, net, prefix))
+            !NOT_PUBLIC.iter().any(|&(net, prefix)| in_v6(v6, net, prefix))
         }
     }
 }
@@ -333,9 +310,7 @@ impl HostAddress {
     pub async fn resolve(&self) -> Result<NetAddress, AddressError> {
         let name = match &self.host {
             Host::Ip(_) => {
-                let addr = self
-                    .to_net_address()
-                    .ok_or_else(|| AddressError::NoAddresses(self.host.to_string()))?;
+                let addr = self.to_net_address().ok_or_else(|| AddressError::NoAddresses(self.host.to_string()))?;
                 addr.validate()?;
                 return Ok(addr);
             }
@@ -343,10 +318,7 @@ impl HostAddress {
         };
         let found = tokio::net::lookup_host((name.as_str(), self.port))
             .await
-            .map_err(|source| AddressError::Resolve {
-                host: name.clone(),
-                source,
-            })?;
+            .map_err(|source| AddressError::Resolve { host: name.clone(), source })?;
         found
             .map(|sa| NetAddress::new(self.id, sa))
             .find(|a| a.validate().is_ok())
@@ -356,11 +328,7 @@ impl HostAddress {
 
 impl From<NetAddress> for HostAddress {
     fn from(a: NetAddress) -> Self {
-        HostAddress {
-            id: a.id,
-            host: Host::Ip(a.ip()),
-            port: a.port(),
-        }
+        HostAddress { id: a.id, host: Host::Ip(a.ip()), port: a.port() }
     }
 }
 
@@ -390,13 +358,9 @@ mod tests {
         for profile in WireProfile::ALL {
             let id = test_id(profile);
             let a = NetAddress::parse(&format!("{id}@1.2.3.4:26656"), profile).unwrap();
-            assert_eq!(
-                (a.id(), a.socket_addr()),
-                (id, "1.2.3.4:26656".parse().unwrap())
-            );
+            assert_eq!((a.id(), a.socket_addr()), (id, "1.2.3.4:26656".parse().unwrap()));
             assert_eq!(a.to_string(), format!("{id}@1.2.3.4:26656"));
-            let b =
-                NetAddress::parse(&format!("tcp://{id}@[2001:4860::8888]:443"), profile).unwrap();
+            let b = NetAddress::parse(&format!("tcp://{id}@[2001:4860::8888]:443"), profile).unwrap();
             assert_eq!(b.to_string(), format!("{id}@[2001:4860::8888]:443"));
             assert_eq!(NetAddress::parse(&b.to_string(), profile).unwrap(), b);
         }
@@ -406,10 +370,7 @@ mod tests {
     fn ipv4_mapped_ipv6_is_the_ipv4_address() {
         let id = test_id(WireProfile::Tm2);
         let a = NetAddress::parse(&format!("{id}@[::ffff:8.8.8.8]:1"), WireProfile::Tm2).unwrap();
-        assert_eq!(
-            a,
-            NetAddress::parse(&format!("{id}@8.8.8.8:1"), WireProfile::Tm2).unwrap()
-        );
+        assert_eq!(a, NetAddress::parse(&format!("{id}@8.8.8.8:1"), WireProfile::Tm2).unwrap());
     }
 
     #[test]
@@ -425,18 +386,9 @@ mod tests {
         check(format!("{id}@1.2.3.4:99999"), "not a valid port");
         check(format!("{id}@::1:26656"), "brackets");
         check(format!("{id}@seed.example.org:26656"), "never resolved");
-        check(
-            format!("{id}@bad_host!:26656"),
-            "not a valid IP address or host name",
-        );
-        check(
-            format!("{id}@999.1.1.1:26656"),
-            "not a valid IP address or host name",
-        );
-        check(
-            format!("{}@1.2.3.4:26656", test_id(WireProfile::Tm2)),
-            "bad node ID",
-        );
+        check(format!("{id}@bad_host!:26656"), "not a valid IP address or host name");
+        check(format!("{id}@999.1.1.1:26656"), "not a valid IP address or host name");
+        check(format!("{}@1.2.3.4:26656", test_id(WireProfile::Tm2)), "bad node ID");
     }
 
     #[test]
@@ -456,10 +408,7 @@ mod tests {
         }
         for ip in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "[::1]", "[fd00::1]"] {
             let a = NetAddress::parse(&format!("{id}@{ip}:26656"), WireProfile::Tm2).unwrap();
-            assert!(
-                a.validate().is_ok(),
-                "{a} should be valid (shared on local networks)"
-            );
+            assert!(a.validate().is_ok(), "{a} should be valid (shared on local networks)");
             assert!(!a.is_routable(), "{a} should not be routable");
         }
         for ip in ["8.8.8.8", "1.1.1.1", "[2606:4700::1111]"] {
@@ -490,9 +439,6 @@ mod tests {
         assert!(a.is_loopback(), "{a}");
         assert_eq!((a.id(), a.port()), (id, 26656));
         let zero = HostAddress::parse(&format!("{id}@0.0.0.0:26656"), p).unwrap();
-        assert!(matches!(
-            zero.resolve().await,
-            Err(AddressError::Unspecified(_))
-        ));
+        assert!(matches!(zero.resolve().await, Err(AddressError::Unspecified(_))));
     }
 }

@@ -88,14 +88,9 @@ impl NodeId {
 }
 
 fn parse_bech32(s: &str) -> Result<NodeId, NodeIdError> {
-    let fail = |reason: String| NodeIdError::NotBech32 {
-        id: s.to_owned(),
-        reason,
-    };
+    let fail = |reason: String| NodeIdError::NotBech32 { id: s.to_owned(), reason };
     if s.len() == 2 * NODE_ID_LEN && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(fail(
-            "this looks like a cometbft hex ID; the node runs the tm2 profile".into(),
-        ));
+        return Err(fail("this looks like a cometbft hex ID; the node runs the tm2 profile".into()));
     }
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(fail("upper-case letters are not accepted".into()));
@@ -104,42 +99,27 @@ fn parse_bech32(s: &str) -> Result<NodeId, NodeIdError> {
     if hrp.as_str() != TM2_ID_PREFIX {
         return Err(fail(format!("prefix is {:?}", hrp.as_str())));
     }
-    let bytes: [u8; NODE_ID_LEN] = data.as_slice().try_into().map_err(|_| {
-        fail(format!(
-            "decodes to {} bytes, expected {NODE_ID_LEN}",
-            data.len()
-        ))
-    })?;
-    Ok(NodeId {
-        bytes,
-        profile: WireProfile::Tm2,
-    })
+    let bytes: [u8; NODE_ID_LEN] = data
+        .as_slice()
+        .try_into()
+        .map_err(|_| fail(format!("decodes to {} bytes, expected {NODE_ID_LEN}", data.len())))?;
+    Ok(NodeId { bytes, profile: WireProfile::Tm2 })
 }
 
 fn parse_hex(s: &str) -> Result<NodeId, NodeIdError> {
-    let fail = |reason: String| NodeIdError::NotHex {
-        id: s.to_owned(),
-        reason,
-    };
+    let fail = |reason: String| NodeIdError::NotHex { id: s.to_owned(), reason };
     if s.starts_with("g1") {
-        return Err(fail(
-            "this looks like a tm2 bech32 ID; the node runs the cometbft profile".into(),
-        ));
+        return Err(fail("this looks like a tm2 bech32 ID; the node runs the cometbft profile".into()));
     }
     if s.len() != 2 * NODE_ID_LEN {
         return Err(fail(format!("{} characters", s.len())));
     }
     if let Some(c) = s.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
-        return Err(fail(format!(
-            "character {c:?} is not a lowercase hex digit"
-        )));
+        return Err(fail(format!("character {c:?} is not a lowercase hex digit")));
     }
     let mut bytes = [0u8; NODE_ID_LEN];
     hex::decode_to_slice(s, &mut bytes).map_err(|e| fail(e.to_string()))?;
-    Ok(NodeId {
-        bytes,
-        profile: WireProfile::CometBft,
-    })
+    Ok(NodeId { bytes, profile: WireProfile::CometBft })
 }
 
 impl fmt::Display for NodeId {
@@ -147,8 +127,7 @@ impl fmt::Display for NodeId {
         match self.profile {
             WireProfile::Tm2 => {
                 let hrp = Hrp::parse_unchecked(TM2_ID_PREFIX);
-                bech32::encode_lower_to_fmt::<Bech32, _>(f, hrp, &self.bytes)
-                    .map_err(|_| fmt::Error)
+                bech32::encode_lower_to_fmt::<Bech32, _>(f, hrp, &self.bytes).map_err(|_| fmt::Error)
             }
             WireProfile::CometBft => {
                 for b in self.bytes {
@@ -182,10 +161,7 @@ mod tests {
         let pk = key("f7feb0b5ba0760b2c58893e329475d1ea81781dd636e37144b6d599ad38aa825");
         let id = pk.node_id(WireProfile::CometBft);
         assert_eq!(id.to_string(), "117c95c4fd7e636c38d303493302d2c271a39669");
-        assert_eq!(
-            NodeId::parse(&id.to_string(), WireProfile::CometBft),
-            Ok(id)
-        );
+        assert_eq!(NodeId::parse(&id.to_string(), WireProfile::CometBft), Ok(id));
     }
 
     #[test]
@@ -194,27 +170,17 @@ mod tests {
         let tm2 = pk.node_id(WireProfile::Tm2);
         let s = tm2.to_string();
         assert!(s.starts_with("g1"), "{s}");
-        assert_eq!(
-            s.len(),
-            2 + 32 + 6,
-            "hrp + separator + 32 data chars + 6 checksum chars"
-        );
+        assert_eq!(s.len(), 2 + 32 + 6, "hrp + separator + 32 data chars + 6 checksum chars");
         let parsed = NodeId::parse(&s, WireProfile::Tm2).unwrap();
         assert_eq!(parsed, tm2);
-        assert_eq!(
-            parsed.as_bytes(),
-            pk.node_id(WireProfile::CometBft).as_bytes()
-        );
+        assert_eq!(parsed.as_bytes(), pk.node_id(WireProfile::CometBft).as_bytes());
     }
 
     #[test]
     fn tm2_id_matches_gno_address_of_known_key() {
         // gno tm2/pkg/bft/config/toml.go: pubkey cVt6w3C1…GRg= has address g1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d5.
         let pk = key("715b7ac370b50d6630c24022ae76ec2f8f42a0e7bc4fc651d81081f0c78e1918");
-        assert_eq!(
-            pk.node_id(WireProfile::Tm2).to_string(),
-            "g1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d5"
-        );
+        assert_eq!(pk.node_id(WireProfile::Tm2).to_string(), "g1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d5");
     }
 
     #[test]
@@ -230,21 +196,12 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        let cases_tm2 = [
-            "",
-            "g1",
-            "cosmos1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d5",
-            "g1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d6",
-        ];
+        let cases_tm2 =
+            ["", "g1", "cosmos1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d5", "g1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d6"];
         for c in cases_tm2 {
-            assert!(
-                NodeId::parse(c, WireProfile::Tm2).is_err(),
-                "{c:?} accepted"
-            );
+            assert!(NodeId::parse(c, WireProfile::Tm2).is_err(), "{c:?} accepted");
         }
-        assert!(
-            NodeId::parse("G1UVWZ22T0L2FV9AZ93WUTMLUSRJV5ZDWX2N32D5", WireProfile::Tm2).is_err()
-        );
+        assert!(NodeId::parse("G1UVWZ22T0L2FV9AZ93WUTMLUSRJV5ZDWX2N32D5", WireProfile::Tm2).is_err());
         // A valid bech32 string with the right prefix but 32 bytes of data.
         let long = bech32::encode::<Bech32>(Hrp::parse("g").unwrap(), &[7u8; 32]).unwrap();
         let e = NodeId::parse(&long, WireProfile::Tm2).unwrap_err();
@@ -257,10 +214,7 @@ mod tests {
             "117c95c4fd7e636c38d303493302d2c271a3966z",
         ];
         for c in cases_hex {
-            assert!(
-                NodeId::parse(c, WireProfile::CometBft).is_err(),
-                "{c:?} accepted"
-            );
+            assert!(NodeId::parse(c, WireProfile::CometBft).is_err(), "{c:?} accepted");
         }
     }
 }

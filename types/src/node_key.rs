@@ -100,16 +100,13 @@ impl NodeKey {
     pub fn generate() -> Self {
         let mut seed = Zeroizing::new([0u8; 32]);
         #[allow(clippy::expect_used)]
-        getrandom::fill(seed.as_mut())
-            .expect("the operating system random number generator failed");
+        getrandom::fill(seed.as_mut()).expect("the operating system random number generator failed");
         Self::from_seed(&seed)
     }
 
     /// The key with the given 32-byte RFC 8032 seed (deterministic; for tests and key import).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        NodeKey {
-            signing: SigningKey::from_bytes(seed),
-        }
+        NodeKey { signing: SigningKey::from_bytes(seed) }
     }
 
     /// The public half.
@@ -131,14 +128,9 @@ impl NodeKey {
     pub fn load(path: &Path) -> Result<Self, NodeKeyError> {
         let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
-                NodeKeyError::Missing {
-                    path: path.to_owned(),
-                }
+                NodeKeyError::Missing { path: path.to_owned() }
             } else {
-                NodeKeyError::Read {
-                    path: path.to_owned(),
-                    source,
-                }
+                NodeKeyError::Read { path: path.to_owned(), source }
             }
         })?);
         Self::from_json(&text).map_err(|e| e.with_path(path))
@@ -159,10 +151,7 @@ impl NodeKey {
     /// Writes the key file in `profile`'s form: atomically, with mode 0600, creating the parent directory (0700)
     /// if needed.
     pub fn save(&self, path: &Path, profile: WireProfile) -> Result<(), NodeKeyError> {
-        let write_err = |source| NodeKeyError::Write {
-            path: path.to_owned(),
-            source,
-        };
+        let write_err = |source| NodeKeyError::Write { path: path.to_owned(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).map_err(write_err)?;
         }
@@ -185,8 +174,7 @@ impl NodeKey {
     }
 
     fn from_json(text: &str) -> Result<Self, KeyProblem> {
-        let file: KeyFile =
-            serde_json::from_str(text).map_err(|e| KeyProblem::Malformed(strip_secret(e)))?;
+        let file: KeyFile = serde_json::from_str(text).map_err(|e| KeyProblem::Malformed(strip_secret(e)))?;
         let b64 = match &file.priv_key {
             KeyField::Bare(v) => v,
             KeyField::CometTyped { ty, value } | KeyField::AminoTyped { ty, value } => {
@@ -199,9 +187,7 @@ impl NodeKey {
             }
         };
         let raw = Zeroizing::new(
-            BASE64
-                .decode(b64)
-                .map_err(|_| KeyProblem::Malformed("priv_key is not valid base64".into()))?,
+            BASE64.decode(b64).map_err(|_| KeyProblem::Malformed("priv_key is not valid base64".into()))?,
         );
         if raw.len() != 64 {
             return Err(KeyProblem::Malformed(format!(
@@ -213,15 +199,11 @@ impl NodeKey {
         seed.copy_from_slice(&raw[..32]);
         let stored_public = &raw[32..];
         if stored_public.iter().all(|&b| b == 0) {
-            return Err(KeyProblem::Inconsistent(
-                "the public half is all zeros".into(),
-            ));
+            return Err(KeyProblem::Inconsistent("the public half is all zeros".into()));
         }
         let key = Self::from_seed(&seed);
         if key.public_key().as_bytes() != stored_public {
-            return Err(KeyProblem::Inconsistent(
-                "the public half does not belong to the private half".into(),
-            ));
+            return Err(KeyProblem::Inconsistent("the public half does not belong to the private half".into()));
         }
         Ok(key)
     }
@@ -236,14 +218,8 @@ enum KeyProblem {
 impl KeyProblem {
     fn with_path(self, path: &Path) -> NodeKeyError {
         match self {
-            KeyProblem::Malformed(reason) => NodeKeyError::Malformed {
-                path: path.to_owned(),
-                reason,
-            },
-            KeyProblem::Inconsistent(reason) => NodeKeyError::Inconsistent {
-                path: path.to_owned(),
-                reason,
-            },
+            KeyProblem::Malformed(reason) => NodeKeyError::Malformed { path: path.to_owned(), reason },
+            KeyProblem::Inconsistent(reason) => NodeKeyError::Inconsistent { path: path.to_owned(), reason },
         }
     }
 }
@@ -265,10 +241,7 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 #[cfg(not(unix))]
@@ -278,9 +251,7 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
 
 impl fmt::Debug for NodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeKey")
-            .field("public", &self.public_key())
-            .finish_non_exhaustive()
+        f.debug_struct("NodeKey").field("public", &self.public_key()).finish_non_exhaustive()
     }
 }
 
@@ -321,10 +292,7 @@ mod tests {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                assert_eq!(
-                    fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                    0o600
-                );
+                assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
             }
         }
     }
@@ -335,47 +303,27 @@ mod tests {
         let key = NodeKey::from_seed(&[9u8; 32]);
         let tm2 = dir.path().join("tm2.json");
         key.save(&tm2, WireProfile::Tm2).unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(&tm2).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&tm2).unwrap()).unwrap();
         assert!(v["priv_key"].is_string(), "{v}");
         let comet = dir.path().join("comet.json");
         key.save(&comet, WireProfile::CometBft).unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(&comet).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&comet).unwrap()).unwrap();
         assert_eq!(v["priv_key"]["type"], "tendermint/PrivKeyEd25519");
-        assert_eq!(
-            BASE64
-                .decode(v["priv_key"]["value"].as_str().unwrap())
-                .unwrap()
-                .len(),
-            64
-        );
+        assert_eq!(BASE64.decode(v["priv_key"]["value"].as_str().unwrap()).unwrap().len(), 64);
     }
 
     #[test]
     fn loads_a_key_written_by_gno_and_by_cometbft() {
         let dir = tempfile::tempdir().unwrap();
-        let gno = write(
-            &dir,
-            "gno.json",
-            &format!("{{\"priv_key\": \"{GNO_KEY_B64}\"}}"),
-        );
+        let gno = write(&dir, "gno.json", &format!("{{\"priv_key\": \"{GNO_KEY_B64}\"}}"));
         let key = NodeKey::load(&gno).unwrap();
-        assert_eq!(
-            key.node_id(WireProfile::Tm2).to_string(),
-            "g1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d5"
-        );
+        assert_eq!(key.node_id(WireProfile::Tm2).to_string(), "g1uvwz22t0l2fv9az93wutmlusrjv5zdwx2n32d5");
         let comet = write(
             &dir,
             "comet.json",
-            &format!(
-                "{{\"priv_key\":{{\"type\":\"tendermint/PrivKeyEd25519\",\"value\":\"{GNO_KEY_B64}\"}}}}"
-            ),
+            &format!("{{\"priv_key\":{{\"type\":\"tendermint/PrivKeyEd25519\",\"value\":\"{GNO_KEY_B64}\"}}}}"),
         );
-        assert_eq!(
-            NodeKey::load(&comet).unwrap().public_key(),
-            key.public_key()
-        );
+        assert_eq!(NodeKey::load(&comet).unwrap().public_key(), key.public_key());
     }
 
     #[test]
@@ -391,39 +339,17 @@ mod tests {
         let mut zero_pub = BASE64.decode(GNO_KEY_B64).unwrap();
         zero_pub[32..].fill(0);
         let cases = [
-            (
-                "not-json.json",
-                "priv_key = 1".to_string(),
-                "not valid JSON",
-            ),
+            ("not-json.json", "priv_key = 1".to_string(), "not valid JSON"),
             ("no-field.json", "{\"key\": \"x\"}".to_string(), "priv_key"),
-            (
-                "bad-b64.json",
-                "{\"priv_key\": \"@@@\"}".to_string(),
-                "base64",
-            ),
-            (
-                "short.json",
-                format!("{{\"priv_key\": \"{}\"}}", BASE64.encode([1u8; 32])),
-                "32 bytes",
-            ),
+            ("bad-b64.json", "{\"priv_key\": \"@@@\"}".to_string(), "base64"),
+            ("short.json", format!("{{\"priv_key\": \"{}\"}}", BASE64.encode([1u8; 32])), "32 bytes"),
             (
                 "secp.json",
-                format!(
-                    "{{\"priv_key\":{{\"type\":\"tendermint/PrivKeySecp256k1\",\"value\":\"{GNO_KEY_B64}\"}}}}"
-                ),
+                format!("{{\"priv_key\":{{\"type\":\"tendermint/PrivKeySecp256k1\",\"value\":\"{GNO_KEY_B64}\"}}}}"),
                 "unsupported key type",
             ),
-            (
-                "mismatch.json",
-                format!("{{\"priv_key\": \"{}\"}}", BASE64.encode(&swapped)),
-                "does not belong",
-            ),
-            (
-                "zero.json",
-                format!("{{\"priv_key\": \"{}\"}}", BASE64.encode(&zero_pub)),
-                "all zeros",
-            ),
+            ("mismatch.json", format!("{{\"priv_key\": \"{}\"}}", BASE64.encode(&swapped)), "does not belong"),
+            ("zero.json", format!("{{\"priv_key\": \"{}\"}}", BASE64.encode(&zero_pub)), "all zeros"),
         ];
         for (name, text, needle) in cases {
             let p = write(&dir, name, &text);
@@ -437,11 +363,7 @@ mod tests {
     #[test]
     fn malformed_json_errors_never_quote_the_secret() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            &dir,
-            "k.json",
-            &format!("{{\"priv_key\": 5, \"x\": \"{GNO_KEY_B64}\"}}"),
-        );
+        let p = write(&dir, "k.json", &format!("{{\"priv_key\": 5, \"x\": \"{GNO_KEY_B64}\"}}"));
         let msg = NodeKey::load(&p).unwrap_err().to_string();
         assert!(!msg.contains("Qq4Q9"), "{msg}");
     }

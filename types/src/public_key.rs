@@ -18,9 +18,7 @@ pub struct InvalidPublicKey;
 impl PublicKey {
     /// Parses a compressed Ed25519 point.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, InvalidPublicKey> {
-        VerifyingKey::from_bytes(bytes)
-            .map(PublicKey)
-            .map_err(|_| InvalidPublicKey)
+        VerifyingKey::from_bytes(bytes).map(PublicKey).map_err(|_| InvalidPublicKey)
     }
 
     /// The 32-byte compressed encoding.
@@ -36,9 +34,7 @@ impl PublicKey {
     /// Verifies `signature` over `message` with the strict RFC 8032 rules (canonical encodings, no small-order
     /// components), which every honest Go or Rust Tendermint peer satisfies.
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        self.0
-            .verify_strict(message, &Signature::from_bytes(signature))
-            .is_ok()
+        self.0.verify_strict(message, &Signature::from_bytes(signature)).is_ok()
     }
 
     /// The node ID this key stands for, in the given profile's notation.

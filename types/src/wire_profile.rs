@@ -77,9 +77,6 @@ mod tests {
         }
         let err = "tendermint".parse::<WireProfile>().unwrap_err();
         assert!(err.to_string().contains("\"tendermint\""), "{err}");
-        assert!(
-            "TM2".parse::<WireProfile>().is_err(),
-            "names are case-sensitive"
-        );
+        assert!("TM2".parse::<WireProfile>().is_err(), "names are case-sensitive");
     }
 }

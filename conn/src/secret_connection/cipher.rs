@@ -46,16 +46,9 @@ impl RustCryptoCipher {
     }
 
     /// Authenticates and decrypts `buf` in place.
-    pub(crate) fn open(
-        &self,
-        nonce: &[u8; 12],
-        buf: &mut [u8],
-        tag: &[u8; TAG_LEN],
-    ) -> Result<(), OpenFailed> {
+    pub(crate) fn open(&self, nonce: &[u8; 12], buf: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), OpenFailed> {
         use chacha20poly1305::aead::AeadInOut;
-        self.0
-            .decrypt_inout_detached(nonce.into(), &[], buf.into(), tag.into())
-            .map_err(|_| OpenFailed)
+        self.0.decrypt_inout_detached(nonce.into(), &[], buf.into(), tag.into()).map_err(|_| OpenFailed)
     }
 }
 
@@ -88,21 +81,10 @@ impl RingCipher {
     }
 
     /// Authenticates and decrypts `buf` in place.
-    pub(crate) fn open(
-        &self,
-        nonce: &[u8; 12],
-        buf: &mut [u8],
-        tag: &[u8; TAG_LEN],
-    ) -> Result<(), OpenFailed> {
+    pub(crate) fn open(&self, nonce: &[u8; 12], buf: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), OpenFailed> {
         use ring::aead::{Aad, Nonce, Tag};
         self.0
-            .open_in_place_separate_tag(
-                Nonce::assume_unique_for_key(*nonce),
-                Aad::empty(),
-                Tag::from(*tag),
-                buf,
-                0..,
-            )
+            .open_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::empty(), Tag::from(*tag), buf, 0..)
             .map(|_| ())
             .map_err(|_| OpenFailed)
     }
@@ -117,9 +99,7 @@ mod tests {
         for i in 0..64u8 {
             let key = Zeroizing::new([i.wrapping_mul(37); 32]);
             let nonce = [i; 12];
-            let plain: Vec<u8> = (0..1028)
-                .map(|j| (j as u8).wrapping_mul(i).wrapping_add(5))
-                .collect();
+            let plain: Vec<u8> = (0..1028).map(|j| (j as u8).wrapping_mul(i).wrapping_add(5)).collect();
             let (rc, rg) = (RustCryptoCipher::new(&key), RingCipher::new(&key));
             let (mut a, mut b) = (plain.clone(), plain.clone());
             let (ta, tb) = (rc.seal(&nonce, &mut a), rg.seal(&nonce, &mut b));

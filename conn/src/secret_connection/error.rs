@@ -66,16 +66,13 @@ pub enum SecretConnectionError {
 impl SecretConnectionError {
     /// The secret connection error inside an [`io::Error`] returned by a reader or writer, if there is one.
     pub fn from_io(e: &io::Error) -> Option<&SecretConnectionError> {
-        e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<SecretConnectionError>())
+        e.get_ref().and_then(|inner| inner.downcast_ref::<SecretConnectionError>())
     }
 
     pub(crate) fn into_io(self) -> io::Error {
         match self {
             SecretConnectionError::Io(e) => io::Error::new(e.kind(), SecretConnectionError::Io(e)),
-            SecretConnectionError::TruncatedFrame(_) => {
-                io::Error::new(io::ErrorKind::UnexpectedEof, self)
-            }
+            SecretConnectionError::TruncatedFrame(_) => io::Error::new(io::ErrorKind::UnexpectedEof, self),
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
     }
@@ -84,14 +81,9 @@ impl SecretConnectionError {
 impl SecretConnectionError {
     /// Converts an I/O error met during the handshake: an early end of stream means the peer hung up.
     pub(crate) fn from_handshake_io(e: io::Error) -> Self {
-        match e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<SecretConnectionError>())
-        {
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<SecretConnectionError>()) {
             Some(inner) => inner.clone(),
-            None if e.kind() == io::ErrorKind::UnexpectedEof => {
-                SecretConnectionError::ClosedDuringHandshake
-            }
+            None if e.kind() == io::ErrorKind::UnexpectedEof => SecretConnectionError::ClosedDuringHandshake,
             None => SecretConnectionError::Io(Arc::new(e)),
         }
     }

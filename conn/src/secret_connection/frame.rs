@@ -39,9 +39,7 @@ impl Default for Nonce {
 impl Nonce {
     /// A counter that hands out `counter` next (tests use this to reach exhaustion quickly).
     pub fn starting_at(counter: u64) -> Self {
-        Nonce {
-            next: Some(counter),
-        }
+        Nonce { next: Some(counter) }
     }
 
     /// The counter value the next frame will use, or `None` once exhausted.
@@ -73,18 +71,12 @@ pub struct FrameSealer {
 impl FrameSealer {
     /// A sealer with the direction's send key, starting at nonce 0.
     pub fn new(key: &Zeroizing<[u8; 32]>) -> Self {
-        FrameSealer {
-            cipher: FrameCipher::new(key),
-            nonce: Nonce::default(),
-        }
+        FrameSealer { cipher: FrameCipher::new(key), nonce: Nonce::default() }
     }
 
     /// A sealer whose next frame uses nonce counter `counter`.
     pub fn with_nonce(key: &Zeroizing<[u8; 32]>, nonce: Nonce) -> Self {
-        FrameSealer {
-            cipher: FrameCipher::new(key),
-            nonce,
-        }
+        FrameSealer { cipher: FrameCipher::new(key), nonce }
     }
 
     /// The next nonce counter value, or `None` once exhausted.
@@ -102,10 +94,7 @@ impl FrameSealer {
         frame: &mut [u8; SEALED_FRAME_LEN],
         len: usize,
     ) -> Result<(), SecretConnectionError> {
-        assert!(
-            len <= DATA_MAX_SIZE,
-            "frame data of {len} bytes exceeds {DATA_MAX_SIZE}"
-        );
+        assert!(len <= DATA_MAX_SIZE, "frame data of {len} bytes exceeds {DATA_MAX_SIZE}");
         let counter = self.nonce.take()?;
         let (plain, tag) = frame.split_at_mut(FRAME_LEN);
         // len <= 1024 fits in u32.
@@ -129,9 +118,7 @@ impl FrameSealer {
 
 impl std::fmt::Debug for FrameSealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameSealer")
-            .field("next_nonce", &self.nonce.peek())
-            .finish_non_exhaustive()
+        f.debug_struct("FrameSealer").field("next_nonce", &self.nonce.peek()).finish_non_exhaustive()
     }
 }
 
@@ -144,18 +131,12 @@ pub struct FrameOpener {
 impl FrameOpener {
     /// An opener with the direction's receive key, starting at nonce 0.
     pub fn new(key: &Zeroizing<[u8; 32]>) -> Self {
-        FrameOpener {
-            cipher: FrameCipher::new(key),
-            nonce: Nonce::default(),
-        }
+        FrameOpener { cipher: FrameCipher::new(key), nonce: Nonce::default() }
     }
 
     /// An opener whose next frame uses nonce counter `counter`.
     pub fn with_nonce(key: &Zeroizing<[u8; 32]>, nonce: Nonce) -> Self {
-        FrameOpener {
-            cipher: FrameCipher::new(key),
-            nonce,
-        }
+        FrameOpener { cipher: FrameCipher::new(key), nonce }
     }
 
     /// Authenticates and decrypts a sealed frame in place and returns the data length; the data is then at
@@ -165,16 +146,13 @@ impl FrameOpener {
     /// or declares more than [`DATA_MAX_SIZE`] bytes is an error; the connection must end.
     pub fn open_in_place(&mut self, frame: &mut [u8]) -> Result<usize, SecretConnectionError> {
         let len = frame.len();
-        let frame: &mut [u8; SEALED_FRAME_LEN] = frame
-            .try_into()
-            .map_err(|_| SecretConnectionError::TruncatedFrame(len))?;
+        let frame: &mut [u8; SEALED_FRAME_LEN] =
+            frame.try_into().map_err(|_| SecretConnectionError::TruncatedFrame(len))?;
         let Some(counter) = self.nonce.peek() else {
             return Err(SecretConnectionError::NonceExhausted);
         };
         let (plain, tag) = frame.split_at_mut(FRAME_LEN);
-        let tag: &[u8; TAG_SIZE] = (&*tag)
-            .try_into()
-            .map_err(|_| SecretConnectionError::TruncatedFrame(FRAME_LEN))?;
+        let tag: &[u8; TAG_SIZE] = (&*tag).try_into().map_err(|_| SecretConnectionError::TruncatedFrame(FRAME_LEN))?;
         self.cipher
             .open(&Nonce::bytes(counter), plain, tag)
             .map_err(|_| SecretConnectionError::FrameAuthentication { counter })?;
@@ -191,9 +169,7 @@ impl FrameOpener {
 
 impl std::fmt::Debug for FrameOpener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameOpener")
-            .field("next_nonce", &self.nonce.peek())
-            .finish_non_exhaustive()
+        f.debug_struct("FrameOpener").field("next_nonce", &self.nonce.peek()).finish_non_exhaustive()
     }
 }
 
@@ -217,20 +193,13 @@ mod tests {
             (65536, "000000000000010000000000"),
         ];
         for (counter, want) in cases {
-            assert_eq!(
-                hex::encode(Nonce::bytes(counter)),
-                want,
-                "counter {counter}"
-            );
+            assert_eq!(hex::encode(Nonce::bytes(counter)), want, "counter {counter}");
         }
         let mut n = Nonce::default();
         for expect in 0..1024 {
             assert_eq!(n.take().unwrap(), expect);
         }
-        assert_eq!(
-            hex::encode(Nonce::bytes(n.peek().unwrap())),
-            "000000000004000000000000"
-        );
+        assert_eq!(hex::encode(Nonce::bytes(n.peek().unwrap())), "000000000004000000000000");
     }
 
     #[test]
@@ -238,14 +207,8 @@ mod tests {
         let mut n = Nonce::starting_at(u64::MAX - 1);
         assert_eq!(n.take().unwrap(), u64::MAX - 1);
         assert_eq!(n.take().unwrap(), u64::MAX);
-        assert!(matches!(
-            n.take(),
-            Err(SecretConnectionError::NonceExhausted)
-        ));
-        assert!(matches!(
-            n.take(),
-            Err(SecretConnectionError::NonceExhausted)
-        ));
+        assert!(matches!(n.take(), Err(SecretConnectionError::NonceExhausted)));
+        assert!(matches!(n.take(), Err(SecretConnectionError::NonceExhausted)));
     }
 
     #[test]
@@ -261,10 +224,7 @@ mod tests {
         assert_eq!(len, 3);
         assert_eq!(&frame[..DATA_LEN_SIZE], &3u32.to_le_bytes());
         assert_eq!(&frame[DATA_LEN_SIZE..DATA_LEN_SIZE + 3], b"abc");
-        assert!(
-            frame[DATA_LEN_SIZE + 3..FRAME_LEN].iter().all(|&b| b == 0),
-            "padding must be zero"
-        );
+        assert!(frame[DATA_LEN_SIZE + 3..FRAME_LEN].iter().all(|&b| b == 0), "padding must be zero");
     }
 
     #[test]
@@ -304,19 +264,13 @@ mod tests {
         let (plain, tag) = frame.split_at_mut(FRAME_LEN);
         tag.copy_from_slice(&evil.cipher.seal(&Nonce::bytes(counter), plain));
         let mut opener = FrameOpener::new(&key(3));
-        assert!(matches!(
-            opener.open_in_place(&mut frame),
-            Err(SecretConnectionError::FrameTooLarge(2000))
-        ));
+        assert!(matches!(opener.open_in_place(&mut frame), Err(SecretConnectionError::FrameTooLarge(2000))));
     }
 
     #[test]
     fn sealing_after_exhaustion_fails_instead_of_reusing_a_nonce() {
         let mut sealer = FrameSealer::with_nonce(&key(4), Nonce::starting_at(u64::MAX));
         assert!(sealer.seal(b"last").is_ok());
-        assert!(matches!(
-            sealer.seal(b"one too many"),
-            Err(SecretConnectionError::NonceExhausted)
-        ));
+        assert!(matches!(sealer.seal(b"one too many"), Err(SecretConnectionError::NonceExhausted)));
     }
 }

@@ -44,14 +44,12 @@ const LOW_ORDER_POINTS: [[u8; 32]; 7] = [
         one
     },
     [
-        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
-        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
-        0xb8, 0x00,
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09,
+        0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
     ],
     [
-        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
-        0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
-        0x11, 0x57,
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44,
+        0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57,
     ],
     high_field_element(0xec),
     high_field_element(0xed),
@@ -96,8 +94,7 @@ impl Handshake<AwaitingEphemeralKey> {
     pub fn new(profile: WireProfile) -> Self {
         let mut secret = Zeroizing::new([0u8; 32]);
         #[allow(clippy::expect_used)]
-        getrandom::fill(secret.as_mut())
-            .expect("the operating system random number generator failed");
+        getrandom::fill(secret.as_mut()).expect("the operating system random number generator failed");
         Self::with_ephemeral_secret(profile, *secret)
     }
 
@@ -106,10 +103,12 @@ impl Handshake<AwaitingEphemeralKey> {
     pub fn with_ephemeral_secret(profile: WireProfile, secret: [u8; 32]) -> Self {
         let secret = StaticSecret::from(secret);
         let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
-        Handshake {
-            profile,
-            state: AwaitingEphemeralKey { secret, public },
-        }
+        Handshake { profile, state: AwaitingEphemeralKey { secret, public } }
+    }
+
+    /// The wire profile this handshake speaks.
+    pub fn profile(&self) -> WireProfile {
+        self.profile
     }
 
     /// Our ephemeral public key.
@@ -130,38 +129,25 @@ impl Handshake<AwaitingEphemeralKey> {
     pub fn got_ephemeral_message(
         self,
         message: &[u8; EPHEMERAL_MESSAGE_LEN],
-    ) -> Result<(Handshake<AwaitingAuthMessage>, FrameSealer, FrameOpener), SecretConnectionError>
-    {
+    ) -> Result<(Handshake<AwaitingAuthMessage>, FrameSealer, FrameOpener), SecretConnectionError> {
         let remote = parse_ephemeral_message(message)?;
         let local = self.state.public;
         if bool::from(remote.ct_eq(&local)) {
-            return Err(SecretConnectionError::MalformedEphemeralKey(
-                "the peer sent our own ephemeral key back",
-            ));
+            return Err(SecretConnectionError::MalformedEphemeralKey("the peer sent our own ephemeral key back"));
         }
-        let shared = self
-            .state
-            .secret
-            .diffie_hellman(&x25519_dalek::PublicKey::from(remote));
+        let shared = self.state.secret.diffie_hellman(&x25519_dalek::PublicKey::from(remote));
         if !shared.was_contributory() {
             return Err(SecretConnectionError::LowOrderEphemeralKey);
         }
         let dh = Zeroizing::new(shared.to_bytes());
-        let (lo, hi) = if local < remote {
-            (local, remote)
-        } else {
-            (remote, local)
-        };
+        let (lo, hi) = if local < remote { (local, remote) } else { (remote, local) };
         let secrets = kdf::derive_secrets(&dh, local == lo);
         let challenge = match self.profile {
             WireProfile::Tm2 => secrets.hkdf_challenge,
             WireProfile::CometBft => kdf::merlin_challenge(&lo, &hi, &dh),
         };
         Ok((
-            Handshake {
-                profile: self.profile,
-                state: AwaitingAuthMessage { challenge },
-            },
+            Handshake { profile: self.profile, state: AwaitingAuthMessage { challenge } },
             FrameSealer::new(&secrets.send_key),
             FrameOpener::new(&secrets.recv_key),
         ))
@@ -169,24 +155,16 @@ impl Handshake<AwaitingEphemeralKey> {
 }
 
 /// Checks an ephemeral key message and returns the key it carries.
-pub fn parse_ephemeral_message(
-    message: &[u8; EPHEMERAL_MESSAGE_LEN],
-) -> Result<[u8; 32], SecretConnectionError> {
+pub fn parse_ephemeral_message(message: &[u8; EPHEMERAL_MESSAGE_LEN]) -> Result<[u8; 32], SecretConnectionError> {
     if message[0] != EPHEMERAL_PREFIX[0] {
-        return Err(SecretConnectionError::MalformedEphemeralKey(
-            "wrong length prefix (expected 34 bytes)",
-        ));
+        return Err(SecretConnectionError::MalformedEphemeralKey("wrong length prefix (expected 34 bytes)"));
     }
     if message[1..3] != EPHEMERAL_PREFIX[1..] {
-        return Err(SecretConnectionError::MalformedEphemeralKey(
-            "not a 32-byte key in field 1",
-        ));
+        return Err(SecretConnectionError::MalformedEphemeralKey("not a 32-byte key in field 1"));
     }
     let mut key = [0u8; 32];
     key.copy_from_slice(&message[3..]);
-    let low_order = LOW_ORDER_POINTS
-        .iter()
-        .fold(subtle::Choice::from(0), |acc, p| acc | p.ct_eq(&key));
+    let low_order = LOW_ORDER_POINTS.iter().fold(subtle::Choice::from(0), |acc, p| acc | p.ct_eq(&key));
     if bool::from(low_order) {
         return Err(SecretConnectionError::LowOrderEphemeralKey);
     }
@@ -201,18 +179,13 @@ impl Handshake<AwaitingAuthMessage> {
 
     /// Our auth message, length-delimited, ready to be sealed alone into the first frame.
     pub fn auth_message(&self, key: &NodeKey) -> Vec<u8> {
-        encode_auth_message(
-            self.profile,
-            key.public_key().as_bytes(),
-            &key.sign(&self.state.challenge),
-        )
+        encode_auth_message(self.profile, key.public_key().as_bytes(), &key.sign(&self.state.challenge))
     }
 
     /// Verifies the peer's auth message body (without its length prefix) and returns the peer's public key.
     pub fn got_auth_message(self, body: &[u8]) -> Result<PublicKey, SecretConnectionError> {
         let (key, signature) = decode_auth_message(self.profile, body)?;
-        let key =
-            PublicKey::from_bytes(&key).map_err(|_| SecretConnectionError::InvalidPublicKey)?;
+        let key = PublicKey::from_bytes(&key).map_err(|_| SecretConnectionError::InvalidPublicKey)?;
         if !key.verify(&self.state.challenge, &signature) {
             return Err(SecretConnectionError::BadSignature);
         }
@@ -257,15 +230,9 @@ enum CometPublicKeySum {
 /// `66 0a22 0a20‹key› 1240‹sig›` (cometbft, 103 bytes).
 pub fn encode_auth_message(profile: WireProfile, key: &[u8; 32], signature: &[u8; 64]) -> Vec<u8> {
     match profile {
-        WireProfile::Tm2 => Tm2AuthSig {
-            key: key.to_vec(),
-            sig: signature.to_vec(),
-        }
-        .encode_length_delimited_to_vec(),
+        WireProfile::Tm2 => Tm2AuthSig { key: key.to_vec(), sig: signature.to_vec() }.encode_length_delimited_to_vec(),
         WireProfile::CometBft => CometAuthSig {
-            pub_key: Some(CometPublicKey {
-                sum: Some(CometPublicKeySum::Ed25519(key.to_vec())),
-            }),
+            pub_key: Some(CometPublicKey { sum: Some(CometPublicKeySum::Ed25519(key.to_vec())) }),
             sig: signature.to_vec(),
         }
         .encode_length_delimited_to_vec(),
@@ -273,18 +240,11 @@ pub fn encode_auth_message(profile: WireProfile, key: &[u8; 32], signature: &[u8
 }
 
 /// Decodes an auth message body (without its length prefix) into the key and signature bytes.
-pub fn decode_auth_message(
-    profile: WireProfile,
-    body: &[u8],
-) -> Result<([u8; 32], [u8; 64]), SecretConnectionError> {
+pub fn decode_auth_message(profile: WireProfile, body: &[u8]) -> Result<([u8; 32], [u8; 64]), SecretConnectionError> {
     if body.len() > MAX_AUTH_MESSAGE_LEN {
-        return Err(SecretConnectionError::AuthMessageTooLarge {
-            len: body.len() as u64,
-            max: MAX_AUTH_MESSAGE_LEN,
-        });
+        return Err(SecretConnectionError::AuthMessageTooLarge { len: body.len() as u64, max: MAX_AUTH_MESSAGE_LEN });
     }
-    let malformed =
-        |e: prost::DecodeError| SecretConnectionError::MalformedAuthMessage(e.to_string());
+    let malformed = |e: prost::DecodeError| SecretConnectionError::MalformedAuthMessage(e.to_string());
     let (key, sig) = match profile {
         WireProfile::Tm2 => {
             let m = Tm2AuthSig::decode(body).map_err(malformed)?;
@@ -298,25 +258,17 @@ pub fn decode_auth_message(
                     return Err(SecretConnectionError::UnsupportedKeyType("secp256k1"));
                 }
                 None => {
-                    return Err(SecretConnectionError::MalformedAuthMessage(
-                        "no public key".into(),
-                    ));
+                    return Err(SecretConnectionError::MalformedAuthMessage("no public key".into()));
                 }
             };
             (key, m.sig)
         }
     };
     let key: [u8; 32] = key.as_slice().try_into().map_err(|_| {
-        SecretConnectionError::MalformedAuthMessage(format!(
-            "public key of {} bytes, expected 32",
-            key.len()
-        ))
+        SecretConnectionError::MalformedAuthMessage(format!("public key of {} bytes, expected 32", key.len()))
     })?;
     let sig: [u8; 64] = sig.as_slice().try_into().map_err(|_| {
-        SecretConnectionError::MalformedAuthMessage(format!(
-            "signature of {} bytes, expected 64",
-            sig.len()
-        ))
+        SecretConnectionError::MalformedAuthMessage(format!("signature of {} bytes, expected 64", sig.len()))
     })?;
     Ok((key, sig))
 }
@@ -325,28 +277,20 @@ impl<S> std::fmt::Debug for Handshake<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handshake")
             .field("profile", &self.profile)
-            .field(
-                "step",
-                &std::any::type_name::<S>()
-                    .rsplit("::")
-                    .next()
-                    .unwrap_or("?"),
-            )
+            .field("step", &std::any::type_name::<S>().rsplit("::").next().unwrap_or("?"))
             .finish_non_exhaustive()
     }
 }
 
 impl std::fmt::Debug for AwaitingEphemeralKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwaitingEphemeralKey")
-            .finish_non_exhaustive()
+        f.debug_struct("AwaitingEphemeralKey").finish_non_exhaustive()
     }
 }
 
 impl std::fmt::Debug for AwaitingAuthMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwaitingAuthMessage")
-            .finish_non_exhaustive()
+        f.debug_struct("AwaitingAuthMessage").finish_non_exhaustive()
     }
 }
 
@@ -364,10 +308,8 @@ mod tests {
     /// The full deterministic CometBFT handshakes in cometbft-handshake-vectors.json (generated with tendermint-p2p).
     #[test]
     fn cometbft_full_handshake_vectors() {
-        let doc: serde_json::Value = serde_json::from_str(include_str!(
-            "../../tests/data/cometbft-handshake-vectors.json"
-        ))
-        .unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/cometbft-handshake-vectors.json")).unwrap();
         let vectors = doc["vectors"].as_array().unwrap();
         assert!(vectors.len() >= 3);
         for v in vectors {
@@ -376,58 +318,23 @@ mod tests {
                 let m = &v[me];
                 let p = &v[peer];
                 let key = NodeKey::from_seed(&unhex(&m["ed25519_seed"]));
-                assert_eq!(
-                    key.public_key().to_bytes(),
-                    unhex::<32>(&m["ed25519_pub"]),
-                    "{name}/{me}"
-                );
-                assert_eq!(
-                    key.node_id(WireProfile::CometBft).to_string(),
-                    m["node_id"].as_str().unwrap()
-                );
+                assert_eq!(key.public_key().to_bytes(), unhex::<32>(&m["ed25519_pub"]), "{name}/{me}");
+                assert_eq!(key.node_id(WireProfile::CometBft).to_string(), m["node_id"].as_str().unwrap());
 
-                let hs = Handshake::with_ephemeral_secret(
-                    WireProfile::CometBft,
-                    unhex(&m["eph_secret"]),
-                );
-                assert_eq!(
-                    hs.ephemeral_public_key(),
-                    unhex::<32>(&m["eph_pub"]),
-                    "{name}/{me}"
-                );
-                assert_eq!(
-                    hs.ephemeral_message(),
-                    unhex::<35>(&m["initial_msg"]),
-                    "{name}/{me}"
-                );
+                let hs = Handshake::with_ephemeral_secret(WireProfile::CometBft, unhex(&m["eph_secret"]));
+                assert_eq!(hs.ephemeral_public_key(), unhex::<32>(&m["eph_pub"]), "{name}/{me}");
+                assert_eq!(hs.ephemeral_message(), unhex::<35>(&m["initial_msg"]), "{name}/{me}");
 
-                let (hs, mut sealer, mut opener) =
-                    hs.got_ephemeral_message(&unhex(&p["initial_msg"])).unwrap();
-                assert_eq!(
-                    hs.challenge(),
-                    &unhex::<32>(&v["merlin_challenge"]),
-                    "{name}/{me}"
-                );
+                let (hs, mut sealer, mut opener) = hs.got_ephemeral_message(&unhex(&p["initial_msg"])).unwrap();
+                assert_eq!(hs.challenge(), &unhex::<32>(&v["merlin_challenge"]), "{name}/{me}");
                 let auth = hs.auth_message(&key);
-                assert_eq!(
-                    hex::encode(&auth),
-                    m["auth_sig_msg"].as_str().unwrap(),
-                    "{name}/{me}"
-                );
+                assert_eq!(hex::encode(&auth), m["auth_sig_msg"].as_str().unwrap(), "{name}/{me}");
                 assert_eq!(auth.len(), 103);
 
                 // Our first two frames are byte-identical to tendermint-p2p's.
-                assert_eq!(
-                    sealer.seal(&auth).unwrap(),
-                    unhex::<SEALED_FRAME_LEN>(&m["frame0_sealed"]),
-                    "{name}/{me}"
-                );
+                assert_eq!(sealer.seal(&auth).unwrap(), unhex::<SEALED_FRAME_LEN>(&m["frame0_sealed"]), "{name}/{me}");
                 let plain = m["frame1_plain"].as_str().unwrap().as_bytes();
-                assert_eq!(
-                    sealer.seal(plain).unwrap(),
-                    unhex::<SEALED_FRAME_LEN>(&m["frame1_sealed"]),
-                    "{name}/{me}"
-                );
+                assert_eq!(sealer.seal(plain).unwrap(), unhex::<SEALED_FRAME_LEN>(&m["frame1_sealed"]), "{name}/{me}");
 
                 // And we open the peer's frames and accept its signature.
                 let mut f0 = unhex::<SEALED_FRAME_LEN>(&p["frame0_sealed"]);
@@ -438,10 +345,7 @@ mod tests {
                 assert_eq!(remote.to_bytes(), unhex::<32>(&p["ed25519_pub"]));
                 let mut f1 = unhex::<SEALED_FRAME_LEN>(&p["frame1_sealed"]);
                 let len = opener.open_in_place(&mut f1).unwrap();
-                assert_eq!(
-                    &f1[DATA_LEN_SIZE..DATA_LEN_SIZE + len],
-                    p["frame1_plain"].as_str().unwrap().as_bytes()
-                );
+                assert_eq!(&f1[DATA_LEN_SIZE..DATA_LEN_SIZE + len], p["frame1_plain"].as_str().unwrap().as_bytes());
             }
         }
     }
@@ -461,23 +365,16 @@ mod tests {
         want.extend([0x22; 64]);
         assert_eq!(auth, want);
         assert_eq!(auth.len(), 101);
-        assert_eq!(
-            decode_auth_message(WireProfile::Tm2, &auth[1..]).unwrap(),
-            ([0x11; 32], [0x22; 64])
-        );
+        assert_eq!(decode_auth_message(WireProfile::Tm2, &auth[1..]).unwrap(), ([0x11; 32], [0x22; 64]));
     }
 
     #[test]
     fn tm2_signs_the_hkdf_challenge_and_cometbft_the_merlin_one() {
-        let doc: serde_json::Value = serde_json::from_str(include_str!(
-            "../../tests/data/cometbft-handshake-vectors.json"
-        ))
-        .unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/cometbft-handshake-vectors.json")).unwrap();
         let v = &doc["vectors"][0];
         let a = Handshake::with_ephemeral_secret(WireProfile::Tm2, unhex(&v["a"]["eph_secret"]));
-        let (a, _, _) = a
-            .got_ephemeral_message(&unhex(&v["b"]["initial_msg"]))
-            .unwrap();
+        let (a, _, _) = a.got_ephemeral_message(&unhex(&v["b"]["initial_msg"])).unwrap();
         assert_eq!(a.challenge(), &unhex::<32>(&v["hkdf_challenge_legacy"]));
     }
 
@@ -494,16 +391,8 @@ mod tests {
             let mut fb = seal_b.seal(&b.auth_message(&kb)).unwrap();
             let la = open_b.open_in_place(&mut fa).unwrap();
             let lb = open_a.open_in_place(&mut fb).unwrap();
-            assert_eq!(
-                b.got_auth_message(&fa[DATA_LEN_SIZE + 1..DATA_LEN_SIZE + la])
-                    .unwrap(),
-                ka.public_key()
-            );
-            assert_eq!(
-                a.got_auth_message(&fb[DATA_LEN_SIZE + 1..DATA_LEN_SIZE + lb])
-                    .unwrap(),
-                kb.public_key()
-            );
+            assert_eq!(b.got_auth_message(&fa[DATA_LEN_SIZE + 1..DATA_LEN_SIZE + la]).unwrap(), ka.public_key());
+            assert_eq!(a.got_auth_message(&fb[DATA_LEN_SIZE + 1..DATA_LEN_SIZE + lb]).unwrap(), kb.public_key());
         }
     }
 
@@ -515,11 +404,7 @@ mod tests {
                 msg[..3].copy_from_slice(&EPHEMERAL_PREFIX);
                 msg[3..].copy_from_slice(point);
                 let r = Handshake::new(profile).got_ephemeral_message(&msg);
-                assert!(
-                    matches!(r, Err(SecretConnectionError::LowOrderEphemeralKey)),
-                    "{}",
-                    hex::encode(point)
-                );
+                assert!(matches!(r, Err(SecretConnectionError::LowOrderEphemeralKey)), "{}", hex::encode(point));
             }
         }
     }
@@ -531,10 +416,7 @@ mod tests {
         msg[..3].copy_from_slice(&EPHEMERAL_PREFIX);
         msg[EPHEMERAL_MESSAGE_LEN - 1] = 0x80;
         let r = Handshake::new(WireProfile::Tm2).got_ephemeral_message(&msg);
-        assert!(matches!(
-            r,
-            Err(SecretConnectionError::LowOrderEphemeralKey)
-        ));
+        assert!(matches!(r, Err(SecretConnectionError::LowOrderEphemeralKey)));
     }
 
     #[test]
@@ -547,10 +429,7 @@ mod tests {
         wrong_field[1] = 0x12;
         assert!(parse_ephemeral_message(&wrong_field).is_err());
         let own = hs.ephemeral_message();
-        assert!(matches!(
-            hs.got_ephemeral_message(&own),
-            Err(SecretConnectionError::MalformedEphemeralKey(_))
-        ));
+        assert!(matches!(hs.got_ephemeral_message(&own), Err(SecretConnectionError::MalformedEphemeralKey(_))));
     }
 
     #[test]
@@ -563,9 +442,7 @@ mod tests {
             Err(SecretConnectionError::MalformedAuthMessage(_))
         ));
         let secp = CometAuthSig {
-            pub_key: Some(CometPublicKey {
-                sum: Some(CometPublicKeySum::Secp256k1(vec![3; 33])),
-            }),
+            pub_key: Some(CometPublicKey { sum: Some(CometPublicKeySum::Secp256k1(vec![3; 33])) }),
             sig: vec![0; 64],
         }
         .encode_to_vec();
@@ -573,22 +450,14 @@ mod tests {
             decode_auth_message(WireProfile::CometBft, &secp),
             Err(SecretConnectionError::UnsupportedKeyType("secp256k1"))
         ));
-        let short_sig = Tm2AuthSig {
-            key: vec![1; 32],
-            sig: vec![2; 63],
-        }
-        .encode_to_vec();
+        let short_sig = Tm2AuthSig { key: vec![1; 32], sig: vec![2; 63] }.encode_to_vec();
         assert!(decode_auth_message(WireProfile::Tm2, &short_sig).is_err());
         assert!(decode_auth_message(WireProfile::Tm2, &[0xff; 40]).is_err());
         assert!(matches!(
             decode_auth_message(WireProfile::Tm2, &[0; 200]),
             Err(SecretConnectionError::AuthMessageTooLarge { len: 200, .. })
         ));
-        let empty_key = CometAuthSig {
-            pub_key: None,
-            sig: vec![0; 64],
-        }
-        .encode_to_vec();
+        let empty_key = CometAuthSig { pub_key: None, sig: vec![0; 64] }.encode_to_vec();
         assert!(decode_auth_message(WireProfile::CometBft, &empty_key).is_err());
     }
 
@@ -600,27 +469,13 @@ mod tests {
         let mb = b.ephemeral_message();
         let (a, _, _) = a.got_ephemeral_message(&mb).unwrap();
         // Claims `honest`'s key, signed by `other`.
-        let forged = encode_auth_message(
-            WireProfile::Tm2,
-            honest.public_key().as_bytes(),
-            &other.sign(a.challenge()),
-        );
-        assert!(matches!(
-            a.got_auth_message(&forged[1..]),
-            Err(SecretConnectionError::BadSignature)
-        ));
+        let forged = encode_auth_message(WireProfile::Tm2, honest.public_key().as_bytes(), &other.sign(a.challenge()));
+        assert!(matches!(a.got_auth_message(&forged[1..]), Err(SecretConnectionError::BadSignature)));
 
         let a = Handshake::new(WireProfile::Tm2);
         let (a, _, _) = a.got_ephemeral_message(&mb).unwrap();
-        let wrong_msg = encode_auth_message(
-            WireProfile::Tm2,
-            honest.public_key().as_bytes(),
-            &honest.sign(b"other"),
-        );
-        assert!(matches!(
-            a.got_auth_message(&wrong_msg[1..]),
-            Err(SecretConnectionError::BadSignature)
-        ));
+        let wrong_msg = encode_auth_message(WireProfile::Tm2, honest.public_key().as_bytes(), &honest.sign(b"other"));
+        assert!(matches!(a.got_auth_message(&wrong_msg[1..]), Err(SecretConnectionError::BadSignature)));
 
         let a = Handshake::new(WireProfile::Tm2);
         let (a, _, _) = a.got_ephemeral_message(&mb).unwrap();
@@ -628,9 +483,6 @@ mod tests {
         let mut not_a_point = [0u8; 32];
         not_a_point[0] = 2;
         let bad_key = encode_auth_message(WireProfile::Tm2, &not_a_point, &[0; 64]);
-        assert!(matches!(
-            a.got_auth_message(&bad_key[1..]),
-            Err(SecretConnectionError::InvalidPublicKey)
-        ));
+        assert!(matches!(a.got_auth_message(&bad_key[1..]), Err(SecretConnectionError::InvalidPublicKey)));
     }
 }

@@ -27,25 +27,15 @@ pub(crate) fn derive_secrets(dh: &[u8; 32], local_is_least: bool) -> SessionSecr
     let mut okm = Zeroizing::new([0u8; 96]);
     // 96 bytes is far below HKDF-SHA256's 8160-byte output limit.
     #[allow(clippy::expect_used)]
-    Hkdf::<Sha256>::new(None, dh)
-        .expand(HKDF_INFO, okm.as_mut())
-        .expect("96 bytes is a valid HKDF-SHA256 length");
+    Hkdf::<Sha256>::new(None, dh).expand(HKDF_INFO, okm.as_mut()).expect("96 bytes is a valid HKDF-SHA256 length");
     let mut first = Zeroizing::new([0u8; 32]);
     let mut second = Zeroizing::new([0u8; 32]);
     first.copy_from_slice(&okm[..32]);
     second.copy_from_slice(&okm[32..64]);
     let mut hkdf_challenge = [0u8; 32];
     hkdf_challenge.copy_from_slice(&okm[64..]);
-    let (recv_key, send_key) = if local_is_least {
-        (first, second)
-    } else {
-        (second, first)
-    };
-    SessionSecrets {
-        recv_key,
-        send_key,
-        hkdf_challenge,
-    }
+    let (recv_key, send_key) = if local_is_least { (first, second) } else { (second, first) };
+    SessionSecrets { recv_key, send_key, hkdf_challenge }
 }
 
 /// The cometbft challenge: a merlin transcript over the sorted ephemeral keys and the shared secret.
@@ -81,11 +71,7 @@ mod tests {
             let s = derive_secrets(&h32(cols[0]), cols[1].parse().unwrap());
             assert_eq!(hex::encode(*s.recv_key), cols[2], "recv, line {lines}");
             assert_eq!(hex::encode(*s.send_key), cols[3], "send, line {lines}");
-            assert_eq!(
-                hex::encode(s.hkdf_challenge),
-                cols[4],
-                "challenge, line {lines}"
-            );
+            assert_eq!(hex::encode(s.hkdf_challenge), cols[4], "challenge, line {lines}");
             lines += 1;
         }
         assert_eq!(lines, 32);
@@ -102,26 +88,11 @@ mod tests {
         let okm1 = "9afd8e227434b443265069990ea1f43fad6483f4ba8382bff3fcd7c7b56263a9";
         let okm2 = "c416030041e5ff720eb3336522239dd7d5de700ee41fa4eadda775dbad37930d";
         let least = derive_secrets(&dh, true);
-        assert_eq!(
-            (
-                hex::encode(*least.recv_key).as_str(),
-                hex::encode(*least.send_key).as_str()
-            ),
-            (okm0, okm1)
-        );
+        assert_eq!((hex::encode(*least.recv_key).as_str(), hex::encode(*least.send_key).as_str()), (okm0, okm1));
         let other = derive_secrets(&dh, false);
-        assert_eq!(
-            (
-                hex::encode(*other.recv_key).as_str(),
-                hex::encode(*other.send_key).as_str()
-            ),
-            (okm1, okm0)
-        );
+        assert_eq!((hex::encode(*other.recv_key).as_str(), hex::encode(*other.send_key).as_str()), (okm1, okm0));
         assert_eq!(hex::encode(least.hkdf_challenge), okm2);
-        assert_eq!(
-            least.hkdf_challenge, other.hkdf_challenge,
-            "both sides sign the same tm2 challenge"
-        );
+        assert_eq!(least.hkdf_challenge, other.hkdf_challenge, "both sides sign the same tm2 challenge");
     }
 
     #[test]
@@ -131,9 +102,6 @@ mod tests {
         t.append_message(b"some label", b"some data");
         let mut out = [0u8; 32];
         t.challenge_bytes(b"challenge", &mut out);
-        assert_eq!(
-            hex::encode(out),
-            "d5a21972d0d5fe320c0d263fac7fffb8145aa640af6e9bca177c03c7efcf0615"
-        );
+        assert_eq!(hex::encode(out), "d5a21972d0d5fe320c0d263fac7fffb8145aa640af6e9bca177c03c7efcf0615");
     }
 }

@@ -18,7 +18,4 @@ mod stream;
 pub use error::SecretConnectionError;
 pub use frame::{FrameOpener, FrameSealer, Nonce};
 pub use handshake::Handshake;
-pub use stream::{
-    IntoHalves, READ_BUFFER_FRAMES, SecretConnection, SecretReader, SecretWriter,
-    WRITE_BUFFER_FRAMES,
-};
+pub use stream::{IntoHalves, READ_BUFFER_FRAMES, SecretConnection, SecretReader, SecretWriter, WRITE_BUFFER_FRAMES};

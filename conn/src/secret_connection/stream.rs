@@ -138,25 +138,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> SecretConnection<R, W> {
         S: IntoHalves<Read = R, Write = W>,
     {
         let (r, w) = io.into_halves();
-        Self::handshake_with(Handshake::new(profile), r, w, key, profile, deadline).await
+        Self::handshake_with(Handshake::new(profile), r, w, key, deadline).await
     }
 
-    /// [`SecretConnection::handshake`] with a prepared state machine (for example one with a fixed ephemeral key, to
-    /// reproduce test vectors).
+    /// [`SecretConnection::handshake`] over separate halves with a prepared state machine (for example one with a
+    /// fixed ephemeral key, to reproduce test vectors); the profile is the state machine's.
     pub async fn handshake_with(
         handshake: Handshake<super::handshake::AwaitingEphemeralKey>,
         reader: R,
         writer: W,
         key: &NodeKey,
-        profile: WireProfile,
         deadline: Duration,
     ) -> Result<Self, SecretConnectionError> {
-        tokio::time::timeout(
-            deadline,
-            run_handshake(handshake, reader, writer, key, profile),
-        )
-        .await
-        .map_err(|_| SecretConnectionError::HandshakeTimeout(deadline))?
+        tokio::time::timeout(deadline, run_handshake(handshake, reader, writer, key))
+            .await
+            .map_err(|_| SecretConnectionError::HandshakeTimeout(deadline))?
     }
 
     /// The peer's authenticated public key.
@@ -185,9 +181,9 @@ async fn run_handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     reader: R,
     mut writer: W,
     key: &NodeKey,
-    profile: WireProfile,
 ) -> Result<SecretConnection<R, W>, SecretConnectionError> {
     let io_err = SecretConnectionError::from_handshake_io;
+    let profile = handshake.profile();
     let mut incoming = Incoming::new(reader);
 
     // 1. Exchange ephemeral keys, writing and reading at the same time (a synchronous pipe would deadlock otherwise).
@@ -200,14 +196,9 @@ async fn run_handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         // Check the first byte alone, so garbage fails at once instead of waiting for 35 bytes.
         incoming.fill_at_least(1).await.map_err(io_err)?;
         if incoming.available()[0] != ours[0] {
-            return Err(SecretConnectionError::MalformedEphemeralKey(
-                "wrong length prefix (expected 34 bytes)",
-            ));
+            return Err(SecretConnectionError::MalformedEphemeralKey("wrong length prefix (expected 34 bytes)"));
         }
-        incoming
-            .fill_at_least(EPHEMERAL_MESSAGE_LEN)
-            .await
-            .map_err(io_err)?;
+        incoming.fill_at_least(EPHEMERAL_MESSAGE_LEN).await.map_err(io_err)?;
         let mut theirs = [0u8; EPHEMERAL_MESSAGE_LEN];
         theirs.copy_from_slice(&incoming.available()[..EPHEMERAL_MESSAGE_LEN]);
         incoming.consume(EPHEMERAL_MESSAGE_LEN);
@@ -226,26 +217,16 @@ async fn run_handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         writer.write_all(&auth).await?;
         writer.flush().await
     };
-    let ((), body) = tokio::try_join!(
-        async { send.await.map_err(io_err) },
-        read_auth_body(&mut reader)
-    )?;
+    let ((), body) = tokio::try_join!(async { send.await.map_err(io_err) }, read_auth_body(&mut reader))?;
 
     // 4. Verify.
     let remote = handshake.got_auth_message(&body)?;
-    Ok(SecretConnection {
-        reader,
-        writer,
-        remote,
-        profile,
-    })
+    Ok(SecretConnection { reader, writer, remote, profile })
 }
 
 /// Reads a uvarint length prefix and that many bytes, refusing lengths above [`MAX_AUTH_MESSAGE_LEN`] before reading
 /// the body.
-async fn read_auth_body<R: AsyncRead + Unpin>(
-    reader: &mut SecretReader<R>,
-) -> Result<Vec<u8>, SecretConnectionError> {
+async fn read_auth_body<R: AsyncRead + Unpin>(reader: &mut SecretReader<R>) -> Result<Vec<u8>, SecretConnectionError> {
     let io_err = SecretConnectionError::from_handshake_io;
     let mut len: u64 = 0;
     for i in 0..10 {
@@ -255,16 +236,11 @@ async fn read_auth_body<R: AsyncRead + Unpin>(
             break;
         }
         if i == 9 {
-            return Err(SecretConnectionError::MalformedAuthMessage(
-                "length prefix is not a valid uvarint".into(),
-            ));
+            return Err(SecretConnectionError::MalformedAuthMessage("length prefix is not a valid uvarint".into()));
         }
     }
     if len > MAX_AUTH_MESSAGE_LEN as u64 {
-        return Err(SecretConnectionError::AuthMessageTooLarge {
-            len,
-            max: MAX_AUTH_MESSAGE_LEN,
-        });
+        return Err(SecretConnectionError::AuthMessageTooLarge { len, max: MAX_AUTH_MESSAGE_LEN });
     }
     let mut body = vec![0u8; len as usize];
     reader.read_exact(&mut body).await.map_err(io_err)?;
@@ -281,11 +257,7 @@ impl<R, W> std::fmt::Debug for SecretConnection<R, W> {
 }
 
 impl<R: AsyncRead + Unpin, W: Unpin> AsyncRead for SecretConnection<R, W> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().reader).poll_read(cx, buf)
     }
 }
@@ -300,11 +272,7 @@ impl<R: AsyncRead + Unpin, W: Unpin> AsyncBufRead for SecretConnection<R, W> {
 }
 
 impl<R: Unpin, W: AsyncWrite + Unpin> AsyncWrite for SecretConnection<R, W> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().writer).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -325,12 +293,7 @@ struct Incoming<R> {
 
 impl<R: AsyncRead + Unpin> Incoming<R> {
     fn new(io: R) -> Self {
-        Incoming {
-            io,
-            buf: vec![0u8; INITIAL_READ_BUFFER_LEN],
-            start: 0,
-            end: 0,
-        }
+        Incoming { io, buf: vec![0u8; INITIAL_READ_BUFFER_LEN], start: 0, end: 0 }
     }
 
     fn available(&self) -> &[u8] {
@@ -344,6 +307,9 @@ impl<R: AsyncRead + Unpin> Incoming<R> {
     /// Moves unprocessed bytes to the front and reads as much as the socket has, up to the buffer's size; a read
     /// that fills the buffer doubles it (up to [`READ_BUFFER_FRAMES`] frames). `Ok(0)` means end of stream.
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // Callers read more only while less than one frame is buffered, and the buffer holds at least two frames, so
+        // there is always room (an empty read buffer would look like end of stream).
+        debug_assert!(self.end - self.start < SEALED_FRAME_LEN);
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -354,8 +320,7 @@ impl<R: AsyncRead + Unpin> Incoming<R> {
         let n = rb.filled().len();
         self.end += n;
         if self.end == self.buf.len() && self.buf.len() < READ_BUFFER_LEN {
-            self.buf
-                .resize((self.buf.len() * 2).min(READ_BUFFER_LEN), 0);
+            self.buf.resize((self.buf.len() * 2).min(READ_BUFFER_LEN), 0);
         }
         Poll::Ready(Ok(n))
     }
@@ -382,13 +347,7 @@ pub struct SecretReader<R> {
 
 impl<R: AsyncRead + Unpin> SecretReader<R> {
     fn new(incoming: Incoming<R>, opener: FrameOpener) -> Self {
-        SecretReader {
-            incoming,
-            opener,
-            plain_start: 0,
-            plain_end: 0,
-            failed: None,
-        }
+        SecretReader { incoming, opener, plain_start: 0, plain_end: 0, failed: None }
     }
 
     fn fail(&mut self, e: SecretConnectionError) -> io::Error {
@@ -420,10 +379,7 @@ impl<R: AsyncRead + Unpin> AsyncBufRead for SecretReader<R> {
             let inc = &mut this.incoming;
             if inc.end - inc.start >= SEALED_FRAME_LEN {
                 let at = inc.start;
-                match this
-                    .opener
-                    .open_in_place(&mut inc.buf[at..at + SEALED_FRAME_LEN])
-                {
+                match this.opener.open_in_place(&mut inc.buf[at..at + SEALED_FRAME_LEN]) {
                     Ok(len) => {
                         inc.start += SEALED_FRAME_LEN;
                         this.plain_start = at + DATA_LEN_SIZE;
@@ -454,11 +410,7 @@ impl<R: AsyncRead + Unpin> AsyncBufRead for SecretReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for SecretReader<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let available = ready!(self.as_mut().poll_fill_buf(cx))?;
         let n = available.len().min(buf.remaining());
         buf.put_slice(&available[..n]);
@@ -536,9 +488,7 @@ impl<W: AsyncWrite + Unpin> SecretWriter<W> {
     /// Writes sealed frames to the socket until none are left (`Ready`) or the socket is full (`Pending`).
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.flushed < self.sealed_end {
-            let n = ready!(
-                Pin::new(&mut self.io).poll_write(cx, &self.buf[self.flushed..self.sealed_end])
-            )?;
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf[self.flushed..self.sealed_end]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -556,21 +506,14 @@ impl<W> std::fmt::Debug for SecretWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretWriter")
             .field("sealer", &self.sealer)
-            .field(
-                "buffered",
-                &(self.sealed_end - self.flushed + self.open_len),
-            )
+            .field("buffered", &(self.sealed_end - self.flushed + self.open_len))
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
 }
 
 impl<W: AsyncWrite + Unpin> AsyncWrite for SecretWriter<W> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if let Some(e) = &this.failed {
             return Poll::Ready(Err(e.clone().into_io()));

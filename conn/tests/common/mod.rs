@@ -26,12 +26,7 @@ pub(crate) async fn exchange_keys<S: AsyncRead + AsyncWrite + Unpin>(
     let mut theirs = [0u8; EPHEMERAL_MESSAGE_LEN];
     io.read_exact(&mut theirs).await.unwrap();
     let (handshake, sealer, opener) = hs.got_ephemeral_message(&theirs).unwrap();
-    ScriptedPeer {
-        io,
-        handshake,
-        sealer,
-        opener,
-    }
+    ScriptedPeer { io, handshake, sealer, opener }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ScriptedPeer<S> {
