@@ -2,6 +2,8 @@
 //!
 //! - [`secret_connection`]: the STS handshake (X25519, HKDF-SHA256, Ed25519) and ChaCha20-Poly1305 frames, in the
 //!   `tm2` and `cometbft` wire profiles, byte-compatible with gno's Tendermint2 and CometBFT v0.34+.
+//! - [`mconnection`]: channels with priorities multiplexed over a secret connection, with fragmentation, ping/pong
+//!   liveness, a flush throttle and rate limits.
 //!
 //! The crate is I/O-agnostic at its core: the handshake and the frame codec are plain state machines, and
 //! [`SecretConnection`] drives them over any tokio [`AsyncRead`](tokio::io::AsyncRead) +
@@ -44,6 +46,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod mconnection;
 pub mod secret_connection;
 
+pub use mconnection::{ChannelDescriptor, ChannelReceiver, CloseReason, MConnection, MConnectionConfig, SendError};
 pub use secret_connection::{SecretConnection, SecretConnectionError, SecretReader, SecretWriter};

@@ -1,0 +1,191 @@
+//! The receive task: reads packets, answers liveness, reassembles messages and hands them to per-channel queues.
+//!
+//! Delivery never waits for a consumer. Each channel has its own queue, bounded in bytes by the channel's
+//! `recv_buffer_capacity` (each message counts its length plus [`MESSAGE_OVERHEAD`]; one message always fits). A
+//! slow consumer therefore backs up only its own queue while pings, pongs and other channels keep flowing. If a
+//! message arrives for a channel whose queue is full, the connection closes with
+//! [`CloseReason::RecvQueueFull`]: the protocol has no per-channel flow control, and the alternatives are to stall
+//! every channel (a slow reactor would then make healthy peers time out, as in the reference implementations) or to
+//! drop messages that reactors expect to arrive.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncBufReadExt, AsyncRead};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::flow::TokenBucket;
+use super::packet::{self, Packet, PacketError, PacketLimits};
+use super::send::Signals;
+use super::status::Counters;
+use super::{ChannelId, CloseReason};
+use crate::SecretReader;
+
+/// Bytes each queued message counts beyond its length, so that empty messages are bounded too.
+pub const MESSAGE_OVERHEAD: usize = 64;
+
+/// The consumer's end of one channel's receive queue.
+#[derive(Debug)]
+pub struct ChannelReceiver {
+    id: ChannelId,
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    counters: Arc<Counters>,
+    index: usize,
+}
+
+impl ChannelReceiver {
+    /// The channel.
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    /// The next complete message, or `None` once the connection has closed and the queue is empty.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        let msg = self.rx.recv().await?;
+        self.taken(&msg);
+        Some(msg)
+    }
+
+    /// The next message if one is queued.
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        let msg = self.rx.try_recv().ok()?;
+        self.taken(&msg);
+        Some(msg)
+    }
+
+    fn taken(&self, msg: &Bytes) {
+        let c = &self.counters.channels[self.index];
+        c.recv_queued_msgs.fetch_sub(1, Relaxed);
+        c.recv_queued_bytes.fetch_sub(msg.len() + MESSAGE_OVERHEAD, Relaxed);
+    }
+}
+
+/// Receive-side state of one channel.
+struct RecvChannel {
+    recving: BytesMut,
+    tx: mpsc::UnboundedSender<Bytes>,
+}
+
+/// Creates the per-channel queues: the task's ends and the consumers' ends.
+pub(crate) fn queues(counters: &Arc<Counters>) -> (Vec<mpsc::UnboundedSender<Bytes>>, Vec<ChannelReceiver>) {
+    counters
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (tx, ChannelReceiver { id: c.desc.id, rx, counters: counters.clone(), index })
+        })
+        .unzip()
+}
+
+/// The receive task's state.
+pub(crate) struct Receiver<R> {
+    pub(crate) reader: SecretReader<R>,
+    pub(crate) limits: PacketLimits,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) signals: Arc<Signals>,
+    pub(crate) bucket: TokenBucket,
+    /// Channel index by ID.
+    pub(crate) index: [Option<u8>; 256],
+    channels: Vec<RecvChannel>,
+    buf: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin> Receiver<R> {
+    pub(crate) fn new(
+        reader: SecretReader<R>,
+        limits: PacketLimits,
+        counters: Arc<Counters>,
+        signals: Arc<Signals>,
+        bucket: TokenBucket,
+        senders: Vec<mpsc::UnboundedSender<Bytes>>,
+    ) -> Self {
+        let mut index = [None; 256];
+        for (i, c) in counters.channels.iter().enumerate() {
+            // At most 256 distinct channels, so i fits in a u8.
+            index[usize::from(c.desc.id)] = Some(i as u8);
+        }
+        let channels = senders.into_iter().map(|tx| RecvChannel { recving: BytesMut::new(), tx }).collect();
+        Receiver { reader, limits, counters, signals, bucket, index, channels, buf: BytesMut::new() }
+    }
+
+    /// Reads and dispatches until the connection fails or the peer closes it.
+    pub(crate) async fn run(mut self) -> CloseReason {
+        loop {
+            loop {
+                match packet::decode(&self.limits, &mut self.buf) {
+                    Ok(Some(p)) => {
+                        if let Err(reason) = self.dispatch(p) {
+                            return reason;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return e.into(),
+                }
+            }
+            let chunk = match self.reader.fill_buf().await {
+                Ok(chunk) => chunk,
+                Err(e) => return super::secret_error(e),
+            };
+            if chunk.is_empty() {
+                return if self.buf.is_empty() {
+                    CloseReason::PeerClosed
+                } else {
+                    PacketError::Decode("connection closed inside a packet".into()).into()
+                };
+            }
+            let n = chunk.len();
+            self.buf.reserve(16 * 1024);
+            self.buf.extend_from_slice(chunk);
+            self.reader.consume(n);
+            self.counters.wire_recv.fetch_add(n as u64, Relaxed);
+            if let Some(wait) = self.bucket.charge(n, Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    fn dispatch(&mut self, packet: Packet) -> Result<(), CloseReason> {
+        match packet {
+            Packet::Ping => self.signals.pong_requested(),
+            Packet::Pong => self.signals.pong_received(),
+            Packet::Msg { channel, eof, data } => {
+                let i = self.index[usize::from(channel)].ok_or(CloseReason::UnknownChannel(channel))? as usize;
+                let counters = &self.counters.channels[i];
+                let max = counters.desc.recv_message_capacity;
+                let ch = &mut self.channels[i];
+                if ch.recving.len() + data.len() > max {
+                    return Err(CloseReason::MessageTooLarge { channel, max });
+                }
+                if !eof {
+                    ch.recving.extend_from_slice(&data);
+                    return Ok(());
+                }
+                let msg = if ch.recving.is_empty() {
+                    data
+                } else {
+                    ch.recving.extend_from_slice(&data);
+                    ch.recving.split().freeze()
+                };
+                let cost = msg.len() + MESSAGE_OVERHEAD;
+                let queued = counters.recv_queued_bytes.load(Relaxed);
+                if queued > 0 && queued + cost > counters.desc.recv_buffer_capacity {
+                    return Err(CloseReason::RecvQueueFull(channel));
+                }
+                counters.recv_msgs.fetch_add(1, Relaxed);
+                counters.recv_bytes.fetch_add(msg.len() as u64, Relaxed);
+                counters.recv_queued_msgs.fetch_add(1, Relaxed);
+                counters.recv_queued_bytes.fetch_add(cost, Relaxed);
+                if ch.tx.send(msg).is_err() {
+                    // The consumer dropped its receiver: it does not want this channel's messages.
+                    counters.recv_queued_msgs.fetch_sub(1, Relaxed);
+                    counters.recv_queued_bytes.fetch_sub(cost, Relaxed);
+                }
+            }
+        }
+        Ok(())
+    }
+}
