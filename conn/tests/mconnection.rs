@@ -259,6 +259,19 @@ async fn unsolicited_pongs_are_tolerated_and_answered_pings_keep_it_alive() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_pong_timeout_shorter_than_the_stats_period_is_met_by_prompt_pongs() {
+    // Regression: a pong must clear the deadline at once, not at the next 2 s statistics tick.
+    let config = MConnectionConfig {
+        ping_interval: Duration::from_secs(5),
+        pong_timeout: Duration::from_millis(500),
+        ..unlimited()
+    };
+    let (a, b) = pair(WireProfile::CometBft, &[big(1, 1)], config, config).await;
+    sleep(Duration::from_secs(600)).await;
+    assert_eq!((a.conn.close_reason(), b.conn.close_reason()), (None, None));
+}
+
+#[tokio::test(start_paused = true)]
 async fn every_ping_is_answered_with_a_pong() {
     for profile in WireProfile::ALL {
         let (a, mut raw) = with_raw_peer(profile, &[big(1, 1)], unlimited()).await;

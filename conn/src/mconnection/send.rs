@@ -122,7 +122,8 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
 
     /// Runs until a write fails, the pong deadline passes, or a graceful close has drained the queues.
     /// The caller races this against the close signal; a step is only ever cancelled when the connection ends, so a
-    /// half-written packet is never followed by another.
+    /// half-written packet is never followed by another. The pong deadline is read before each step, so every step
+    /// that changes it (a pong received, a ping sent) returns at once.
     pub(crate) async fn run(mut self) -> CloseReason {
         loop {
             let deadline = self.keepalive.pong_deadline();
@@ -139,6 +140,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
         let now = Instant::now();
         if self.signals.pong_received.swap(false, Relaxed) {
             self.keepalive.on_pong();
+            return Ok(());
         }
         if self.signals.pong_requested.swap(false, Relaxed) {
             return self.write_control(packet::pong_bytes(self.profile)).await;
