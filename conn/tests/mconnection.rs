@@ -284,6 +284,26 @@ async fn every_ping_is_answered_with_a_pong() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_ping_flood_costs_at_most_ten_pongs_a_second() {
+    for profile in WireProfile::ALL {
+        let (a, mut raw) = with_raw_peer(profile, &[big(1, 1)], unlimited()).await;
+        let started = Instant::now();
+        // 5000 pings, each in its own flushed frame, as fast as the pipe takes them.
+        for _ in 0..5000 {
+            raw.send_packet(Packet::Ping).await;
+        }
+        let mut pongs = 0;
+        while let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(500), raw.recv()).await {
+            assert_eq!(p, Packet::Pong);
+            pongs += 1;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert!(pongs >= 1 && pongs as f64 <= secs * 10.0 + 1.0, "{profile}: {pongs} pongs in {secs:.2} s");
+        assert_eq!(a.conn.close_reason(), None, "a ping flood is absorbed, not fatal");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn two_idle_nodes_stay_connected_through_hours_of_pings() {
     let (a, b) = pair(WireProfile::CometBft, &[big(1, 1)], unlimited(), unlimited()).await;
     sleep(Duration::from_secs(3 * 3600 + 30)).await;

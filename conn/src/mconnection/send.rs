@@ -22,6 +22,9 @@ use crate::SecretWriter;
 const STATS_PERIOD: Duration = Duration::from_secs(2);
 /// Packets written before the task looks at pings, pongs and timers again.
 const BATCH: usize = 32;
+/// Least time between two pongs. Pings in between are answered by the next pong, so a ping flood costs at most ten
+/// flushes a second (tendermint#1190); honest peers ping once a minute and never notice.
+const PONG_SPACING: Duration = Duration::from_millis(100);
 
 /// Events the send task must notice, set by the receive task and by the connection handle.
 #[derive(Debug, Default)]
@@ -79,6 +82,7 @@ pub(crate) struct Sender<W> {
     bucket: TokenBucket,
     flush_throttle: Duration,
     flush_at: Option<Instant>,
+    last_pong: Option<Instant>,
     next_stats: Instant,
     meter: RateMeter,
     signals: Arc<Signals>,
@@ -112,6 +116,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
             bucket: TokenBucket::new(config.send_rate, max_packet, now),
             flush_throttle: config.flush_throttle,
             flush_at: None,
+            last_pong: None,
             next_stats: now + STATS_PERIOD,
             meter: RateMeter::new(now),
             signals,
@@ -142,8 +147,15 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
             self.keepalive.on_pong();
             return Ok(());
         }
-        if self.signals.pong_requested.swap(false, Relaxed) {
-            return self.write_control(packet::pong_bytes(self.profile)).await;
+        let mut pong_due = None;
+        if self.signals.pong_requested.load(Relaxed) {
+            let due = self.last_pong.map_or(now, |t| t + PONG_SPACING);
+            if now >= due {
+                self.signals.pong_requested.store(false, Relaxed);
+                self.last_pong = Some(now);
+                return self.write_control(packet::pong_bytes(self.profile)).await;
+            }
+            pong_due = Some(due);
         }
         if self.keepalive.ping_due(now) {
             self.keepalive.on_ping_sent(now);
@@ -180,7 +192,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
         }
         // Nothing to send: sleep until a signal or the next timer.
         let mut wake_at = self.keepalive.next_ping().min(self.next_stats);
-        if let Some(t) = self.flush_at {
+        for t in [self.flush_at, pong_due].into_iter().flatten() {
             wake_at = wake_at.min(t);
         }
         tokio::select! {
