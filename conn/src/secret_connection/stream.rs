@@ -174,6 +174,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> SecretConnection<R, W> {
     pub fn split(self) -> (SecretReader<R>, SecretWriter<W>) {
         (self.reader, self.writer)
     }
+
+    /// Both halves, borrowed, to write and read at the same time without giving up the connection (for example to
+    /// exchange NodeInfo before handing the connection to a multiplexer).
+    pub fn halves_mut(&mut self) -> (&mut SecretReader<R>, &mut SecretWriter<W>) {
+        (&mut self.reader, &mut self.writer)
+    }
 }
 
 async fn run_handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
