@@ -1,3 +1,238 @@
-//! Cross-crate integration tests for ledgerwire, and the helpers they share (multi-node harnesses arrive with the
-//! switch). Tests that exercise a single crate live in that crate.
+//! Cross-crate integration tests for ledgerwire, and the harness they share.
+//!
+//! [`TestNode`] starts a switch on `127.0.0.1:0` with an [`echo`] reactor, so a multi-node test reads like its
+//! story:
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use ledgerwire_tests::{NodeOptions, TestNode};
+//! let a = TestNode::spawn(NodeOptions::default()).await;
+//! let mut b = TestNode::spawn(NodeOptions::default()).await;
+//! a.connect_to(&b).await;
+//! assert_eq!(b.echo_round_trip(a.id, b"hello").await, b"hello");
+//! # }
+//! ```
 #![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ledgerwire_p2p::{
+    ChannelDescriptor, EventItem, EventStream, MConnectionConfig, PeerHandle, ReactorContext, ReactorEvent, Switch,
+    SwitchBuilder, SwitchConfig, SwitchEvent,
+};
+use ledgerwire_types::{HostAddress, NodeId, NodeKey, WireProfile};
+use tokio::sync::{mpsc, oneshot};
+
+/// The echo reactor's channel.
+pub const ECHO_CHANNEL: u8 = 0x7e;
+
+/// How long a test waits for something that should happen within milliseconds.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A test logger: silent unless `LEDGERWIRE_TEST_LOG` is set.
+pub fn logger() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
+}
+
+/// Options for [`TestNode::spawn`].
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// Wire profile.
+    pub profile: WireProfile,
+    /// Identity (a fresh one if `None`).
+    pub key: Option<Arc<NodeKey>>,
+    /// Listen address.
+    pub listen: std::net::SocketAddr,
+    /// Switch settings applied on top of the defaults.
+    pub tweak: fn(&mut SwitchConfig),
+    /// Persistent peers.
+    pub persistent: Vec<HostAddress>,
+    /// Private peer IDs.
+    pub private: Vec<NodeId>,
+    /// Network name.
+    pub network: String,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            profile: WireProfile::Tm2,
+            key: None,
+            listen: ([127, 0, 0, 1], 0).into(),
+            tweak: |_| {},
+            persistent: Vec::new(),
+            private: Vec::new(),
+            network: "test-net".into(),
+        }
+    }
+}
+
+/// A running switch with an echo reactor.
+#[derive(Debug)]
+pub struct TestNode {
+    /// The switch.
+    pub switch: Switch,
+    /// Our ID.
+    pub id: NodeId,
+    /// Our identity.
+    pub key: Arc<NodeKey>,
+    /// Our dialable address.
+    pub address: HostAddress,
+    /// Events since start.
+    pub events: EventStream,
+    echo: mpsc::Sender<EchoRequest>,
+}
+
+struct EchoRequest {
+    peer: NodeId,
+    payload: Bytes,
+    reply: oneshot::Sender<Bytes>,
+}
+
+/// Settings that make tests quick: fast redials, short deadlines, immediate flushes.
+pub fn fast(config: &mut SwitchConfig) {
+    config.backoff.base = Duration::from_millis(50);
+    config.backoff.max = Duration::from_millis(400);
+    config.transport.handshake_timeout = Duration::from_secs(5);
+    config.connection = MConnectionConfig { flush_throttle: Duration::ZERO, ..config.connection };
+}
+
+impl TestNode {
+    /// Starts a node.
+    pub async fn spawn(opts: NodeOptions) -> TestNode {
+        let key = opts.key.clone().unwrap_or_else(|| Arc::new(NodeKey::generate()));
+        let mut config = SwitchConfig::new(opts.listen, &opts.network);
+        config.persistent_peers = opts.persistent.clone();
+        config.private_peer_ids = opts.private.clone();
+        fast(&mut config);
+        (opts.tweak)(&mut config);
+        let mut builder = SwitchBuilder::new(key.clone(), opts.profile, config, logger());
+        let ctx = builder
+            .add_reactor("echo", &[ChannelDescriptor::new(ECHO_CHANNEL, 1).with_send_queue_capacity(64)], 256)
+            .unwrap();
+        let events = builder.handle().subscribe(|_| true);
+        let switch = builder.start().await.unwrap();
+        let (echo, requests) = mpsc::channel(16);
+        tokio::spawn(echo_reactor(ctx, requests));
+        let listen = switch.listen_addr().unwrap();
+        let address = HostAddress::parse(&format!("{}@{listen}", switch.id()), opts.profile).unwrap();
+        TestNode { id: switch.id(), switch, key, address, events, echo }
+    }
+
+    /// Dials `other` and waits until both sides report the connection.
+    pub async fn connect_to(&self, other: &TestNode) {
+        let mut mine = self.switch.subscribe(|_| true);
+        let mut theirs = other.switch.subscribe(|_| true);
+        self.switch.dial(other.address.clone(), false).await.unwrap();
+        let (a, b) = (self.id, other.id);
+        wait_for(&mut mine, |e| matches!(e, SwitchEvent::PeerConnected { peer, .. } if *peer == b)).await;
+        wait_for(&mut theirs, |e| matches!(e, SwitchEvent::PeerConnected { peer, .. } if *peer == a)).await;
+    }
+
+    /// Sends `payload` to `peer` on the echo channel and returns what comes back. If the connection is replaced
+    /// while the request is in flight (a simultaneous-dial tie-break), the request is repeated, at most 10 times.
+    pub async fn echo_round_trip(&mut self, peer: NodeId, payload: &[u8]) -> Vec<u8> {
+        for _ in 0..10 {
+            let (reply, rx) = oneshot::channel();
+            self.echo.send(EchoRequest { peer, payload: Bytes::copy_from_slice(payload), reply }).await.unwrap();
+            match tokio::time::timeout(PATIENCE, rx).await.expect("echo reply in time") {
+                Ok(bytes) => return bytes.to_vec(),
+                // The peer went down mid-request; the reactor holds the next request until it is back.
+                Err(_) => continue,
+            }
+        }
+        panic!("no echo from {peer} after 10 attempts");
+    }
+
+    /// Waits for an event matching `pred` (panics after [`PATIENCE`]).
+    pub async fn wait_for(&mut self, pred: impl Fn(&SwitchEvent) -> bool) -> SwitchEvent {
+        wait_for(&mut self.events, pred).await
+    }
+
+    /// Connected peers' IDs.
+    pub async fn peer_ids(&self) -> Vec<NodeId> {
+        let mut ids: Vec<_> = self.switch.peers().await.into_iter().map(|p| p.info.id).collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Waits for an event matching `pred` on `events` (panics after [`PATIENCE`]).
+pub async fn wait_for(events: &mut EventStream, pred: impl Fn(&SwitchEvent) -> bool) -> SwitchEvent {
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Some(EventItem::Event(e)) if pred(&e) => return e,
+                Some(_) => continue,
+                None => panic!("the switch stopped"),
+            }
+        }
+    })
+    .await;
+    found.expect("the expected event did not come in time")
+}
+
+/// The echo protocol: byte 0 = request, 1 = reply, then the payload. Requests from the test are matched to replies
+/// per peer in order, which is all the protocol needs (messages on one channel arrive in order).
+async fn echo_reactor(mut ctx: ReactorContext, mut requests: mpsc::Receiver<EchoRequest>) {
+    let mut peers: std::collections::HashMap<NodeId, (PeerHandle, std::collections::VecDeque<oneshot::Sender<Bytes>>)> =
+        Default::default();
+    // Requests for a peer whose PeerUp has not arrived yet (the switch reports a connection slightly before
+    // reactors hear of it).
+    let mut early: std::collections::HashMap<NodeId, Vec<EchoRequest>> = Default::default();
+    async fn ask(
+        handle: &PeerHandle,
+        waiting: &mut std::collections::VecDeque<oneshot::Sender<Bytes>>,
+        req: EchoRequest,
+    ) {
+        let mut msg = vec![0u8];
+        msg.extend_from_slice(&req.payload);
+        if handle.send(ECHO_CHANNEL, msg).await.is_ok() {
+            waiting.push_back(req.reply);
+        }
+    }
+    loop {
+        tokio::select! {
+            ev = ctx.events.recv() => match ev {
+                None => return,
+                Some(ReactorEvent::PeerUp(h)) => {
+                    let mut waiting = Default::default();
+                    for req in early.remove(&h.id()).unwrap_or_default() {
+                        ask(&h, &mut waiting, req).await;
+                    }
+                    peers.insert(h.id(), (h, waiting));
+                }
+                Some(ReactorEvent::PeerDown { peer, .. }) => {
+                    peers.remove(&peer);
+                }
+                Some(ReactorEvent::Message { peer, msg, .. }) => {
+                    let Some((handle, waiting)) = peers.get_mut(&peer) else { continue };
+                    match msg.first() {
+                        Some(0) => {
+                            let mut reply = msg.to_vec();
+                            reply[0] = 1;
+                            let _ = handle.send(ECHO_CHANNEL, reply).await;
+                        }
+                        Some(1) => {
+                            if let Some(tx) = waiting.pop_front() {
+                                let _ = tx.send(msg.slice(1..));
+                            }
+                        }
+                        _ => {
+                            let _ = ctx.switch.stop_peer_for_error(peer, "malformed echo message").await;
+                        }
+                    }
+                }
+            },
+            Some(req) = requests.recv() => {
+                match peers.get_mut(&req.peer) {
+                    Some((handle, waiting)) => ask(handle, waiting, req).await,
+                    None => early.entry(req.peer).or_default().push(req),
+                }
+            }
+        }
+    }
+}
