@@ -607,10 +607,12 @@ impl Actor {
         self.dialing.iter().filter(|id| self.persistent.contains_key(id)).count()
     }
 
-    fn requeue_persistent(&mut self, id: NodeId, attempts: u32) {
+    /// Queues a persistent peer's retry number `retry` (0 = the first after a failure or a drop): it waits
+    /// `backoff.delay(retry)`, so the schedule runs 1 s, 2 s, 4 s, … up to 10 min.
+    fn requeue_persistent(&mut self, id: NodeId, retry: u32) {
         if let Some(address) = self.persistent.get(&id).cloned() {
-            let at = Instant::now() + self.config.backoff.delay_random(attempts);
-            self.queue.push(DialTarget { address, persistent: true, attempts }, at);
+            let at = Instant::now() + self.config.backoff.delay_random(retry);
+            self.queue.push(DialTarget { address, persistent: true, attempts: retry.saturating_add(1) }, at);
         }
     }
 
@@ -639,7 +641,7 @@ impl Actor {
         debug!(self.logger, "dial failed"; "peer" => %id, "address" => %target.address, "reason" => %failure);
         self.emit(SwitchEvent::DialFailed { peer: id, address: target.address.to_string(), reason: failure });
         if self.persistent.contains_key(&id) {
-            self.requeue_persistent(id, target.attempts.saturating_add(1));
+            self.requeue_persistent(id, target.attempts);
         }
     }
 

@@ -2,13 +2,18 @@
 
 use super::ChannelId;
 
+/// Default bound of a channel's receive queue: several read bursts.
+pub const DEFAULT_RECV_BUFFER_CAPACITY: usize = 256 * 1024;
+
 /// A channel's identity, priority and limits.
 ///
 /// `priority` weighs the channel's share of the send bandwidth when several channels have data (a priority-5 channel
 /// gets about five times the bytes of a priority-1 channel). The capacities bound memory per connection:
 /// - `send_queue_capacity`: messages waiting to be sent on this channel;
 /// - `recv_buffer_capacity`: bytes of received, complete messages waiting for this channel's consumer (each message
-///   counts its length plus 64 bytes; one message always fits, however large);
+///   counts its length plus 64 bytes; one message always fits, however large). It should hold a read burst (64
+///   frames, up to about 100 KB of small messages), so the default is 256 KiB; TM2's 4096 sized a reassembly
+///   buffer, not a delivery queue;
 /// - `recv_message_capacity`: the largest message accepted on this channel, after reassembly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelDescriptor {
@@ -25,13 +30,13 @@ pub struct ChannelDescriptor {
 }
 
 impl ChannelDescriptor {
-    /// A descriptor with the reference defaults: send queue 1, receive buffer 4096 bytes, messages up to 21 MiB.
+    /// A descriptor with the reference defaults (send queue 1, messages up to 21 MiB) and a receive queue of 256 KiB.
     pub fn new(id: ChannelId, priority: u32) -> Self {
         ChannelDescriptor {
             id,
             priority,
             send_queue_capacity: 1,
-            recv_buffer_capacity: 4096,
+            recv_buffer_capacity: DEFAULT_RECV_BUFFER_CAPACITY,
             recv_message_capacity: 22_020_096,
         }
     }

@@ -62,7 +62,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-pub use channel::{ChannelDescriptor, ConfigError};
+pub use channel::{ChannelDescriptor, ConfigError, DEFAULT_RECV_BUFFER_CAPACITY};
 pub use config::{MAX_PAYLOAD_SETTING, MConnectionConfig};
 pub use error::{CloseReason, SecretConnectionErrorEq, SendError};
 pub use recv::{ChannelReceiver, MESSAGE_OVERHEAD};

@@ -2,7 +2,9 @@
 //!
 //! Delivery never waits for a consumer. Each channel has its own queue, bounded in bytes by the channel's
 //! `recv_buffer_capacity` (each message counts its length plus [`MESSAGE_OVERHEAD`]; one message always fits). A
-//! slow consumer therefore backs up only its own queue while pings, pongs and other channels keep flowing. If a
+//! slow consumer therefore backs up only its own queue while pings, pongs and other channels keep flowing. Once any
+//! queue is more than half full the task yields after each batch of packets, so consumers sharing its thread get to
+//! run before anyone is judged to have stalled. If a
 //! message arrives for a channel whose queue is full, the connection closes with
 //! [`CloseReason::RecvQueueFull`]: the protocol has no per-channel flow control, and the alternatives are to stall
 //! every channel (a slow reactor would then make healthy peers time out, as in the reference implementations) or to
@@ -92,6 +94,8 @@ pub(crate) struct Receiver<R> {
     pub(crate) index: [Option<u8>; 256],
     channels: Vec<RecvChannel>,
     buf: BytesMut,
+    /// A queue passed half its capacity: let consumers run before reading on.
+    crowded: bool,
 }
 
 impl<R: AsyncRead + Unpin> Receiver<R> {
@@ -109,7 +113,7 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
             index[usize::from(c.desc.id)] = Some(i as u8);
         }
         let channels = senders.into_iter().map(|tx| RecvChannel { recving: BytesMut::new(), tx }).collect();
-        Receiver { reader, limits, counters, signals, bucket, index, channels, buf: BytesMut::new() }
+        Receiver { reader, limits, counters, signals, bucket, index, channels, buf: BytesMut::new(), crowded: false }
     }
 
     /// Reads and dispatches until the connection fails or the peer closes it.
@@ -125,6 +129,9 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
                     Ok(None) => break,
                     Err(e) => return e.into(),
                 }
+            }
+            if std::mem::take(&mut self.crowded) {
+                tokio::task::yield_now().await;
             }
             let chunk = match self.reader.fill_buf().await {
                 Ok(chunk) => chunk,
@@ -179,6 +186,7 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
                 counters.recv_bytes.fetch_add(msg.len() as u64, Relaxed);
                 counters.recv_queued_msgs.fetch_add(1, Relaxed);
                 counters.recv_queued_bytes.fetch_add(cost, Relaxed);
+                self.crowded |= (queued + cost) * 2 > counters.desc.recv_buffer_capacity;
                 if ch.tx.send(msg).is_err() {
                     // The consumer dropped its receiver: it does not want this channel's messages.
                     counters.recv_queued_msgs.fetch_sub(1, Relaxed);
