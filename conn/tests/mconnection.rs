@@ -410,6 +410,21 @@ async fn a_slow_consumer_delays_neither_other_channels_nor_pongs() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn low_latency_channels_skip_the_flush_throttle_and_bulk_channels_wait_for_it() {
+    let channels = [big(0x01, 1), big(0x02, 1).with_low_latency()];
+    let (a, mut b) =
+        pair(WireProfile::Tm2, &channels, MConnectionConfig::default(), MConnectionConfig::default()).await;
+    let sent = Instant::now();
+    a.conn.send(0x02, "urgent").await.unwrap();
+    b.inbox[1].recv().await.unwrap();
+    assert_eq!(sent.elapsed(), Duration::ZERO, "flushed at once");
+    let sent = Instant::now();
+    a.conn.send(0x01, "bulk").await.unwrap();
+    b.inbox[0].recv().await.unwrap();
+    assert_eq!(sent.elapsed(), Duration::from_millis(100), "waited for the 100 ms throttle");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_consumer_that_stops_closes_the_connection_once_its_queue_is_full() {
     let channels =
         [ChannelDescriptor::new(0x01, 1).with_send_queue_capacity(100).with_recv_buffer_capacity(10_000), big(0x02, 1)];

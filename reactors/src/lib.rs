@@ -1,6 +1,28 @@
-//! Reactors for ledgerwire: peer discovery with a persistent address book, and the Interledger reactors (route
-//! exchange with CCP semantics, packet forwarding with the semantics of the reference ilp-connector).
+//! Reactors for ledgerwire: protocols that plug into the `ledgerwire-p2p` switch on their own channels.
 //!
-//! Reactors plug into the `ledgerwire-p2p` switch on dedicated channel IDs. Their contents arrive with the discovery
-//! and ILP work; see `docs/architecture.md`.
+//! - [`ping`]: application-level round-trip times to every peer; the smallest complete reactor and the template
+//!   for the others.
+//!
+//! Peer discovery with a persistent address book, and the Interledger reactors (route exchange with CCP
+//! semantics, packet forwarding with the semantics of the reference ilp-connector) arrive next.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use ledgerwire_p2p::{SwitchBuilder, SwitchConfig};
+//! use ledgerwire_reactors::ping::{self, PingConfig};
+//! use ledgerwire_types::{NodeKey, WireProfile};
+//!
+//! let log = slog::Logger::root(slog::Discard, slog::o!());
+//! let config = SwitchConfig::new("127.0.0.1:0".parse()?, "my-net");
+//! let mut builder = SwitchBuilder::new(Arc::new(NodeKey::generate()), WireProfile::Tm2, config, log.clone());
+//! let pings = ping::register(&mut builder, PingConfig::default(), log)?;
+//! let switch = builder.start().await?;
+//! for (peer, stats) in pings.snapshot().iter() {
+//!     println!("{peer}: {:?}", stats.rtt);
+//! }
+//! # switch.stop().await; Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod ping;

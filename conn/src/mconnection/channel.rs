@@ -15,6 +15,9 @@ pub const DEFAULT_RECV_BUFFER_CAPACITY: usize = 256 * 1024;
 ///   frames, up to about 100 KB of small messages), so the default is 256 KiB; TM2's 4096 sized a reassembly
 ///   buffer, not a delivery queue;
 /// - `recv_message_capacity`: the largest message accepted on this channel, after reassembly.
+///
+/// `low_latency` channels (request/response protocols, pings) are flushed as soon as the send queues drain after one
+/// of their packets is written; other channels wait for the connection's flush throttle, which batches bulk traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelDescriptor {
     /// The channel ID (one byte on the wire).
@@ -27,6 +30,8 @@ pub struct ChannelDescriptor {
     pub recv_buffer_capacity: usize,
     /// Largest reassembled message accepted.
     pub recv_message_capacity: usize,
+    /// Flush this channel's packets without waiting for the flush throttle.
+    pub low_latency: bool,
 }
 
 impl ChannelDescriptor {
@@ -38,7 +43,14 @@ impl ChannelDescriptor {
             send_queue_capacity: 1,
             recv_buffer_capacity: DEFAULT_RECV_BUFFER_CAPACITY,
             recv_message_capacity: 22_020_096,
+            low_latency: false,
         }
+    }
+
+    /// Marks the channel low-latency: its packets are flushed as soon as the send queues drain.
+    pub fn with_low_latency(mut self) -> Self {
+        self.low_latency = true;
+        self
     }
 
     /// Sets the send queue capacity.

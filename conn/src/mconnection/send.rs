@@ -82,6 +82,8 @@ pub(crate) struct Sender<W> {
     bucket: TokenBucket,
     flush_throttle: Duration,
     flush_at: Option<Instant>,
+    /// A low-latency channel's packet was written and not yet flushed.
+    urgent: bool,
     last_pong: Option<Instant>,
     next_stats: Instant,
     meter: RateMeter,
@@ -116,6 +118,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
             bucket: TokenBucket::new(config.send_rate, max_packet, now),
             flush_throttle: config.flush_throttle,
             flush_at: None,
+            urgent: false,
             last_pong: None,
             next_stats: now + STATS_PERIOD,
             meter: RateMeter::new(now),
@@ -179,7 +182,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
                     break;
                 }
             }
-            if self.flush_throttle.is_zero() && !self.refill() {
+            if (self.flush_throttle.is_zero() || self.urgent) && !self.refill() {
                 self.flush().await?;
             } else if self.flush_at.is_none() {
                 self.flush_at = Some(Instant::now() + self.flush_throttle);
@@ -239,6 +242,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
         w.write_all(&msg[offset..offset + n]).await.map_err(super::secret_error)?;
         self.scheduler.record(i, wire);
         let c = &self.counters.channels[i];
+        self.urgent |= c.desc.low_latency;
         self.counters.wire_sent.fetch_add(wire as u64, Relaxed);
         c.sent_bytes.fetch_add(n as u64, Relaxed);
         if eof {
@@ -258,6 +262,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
 
     async fn flush(&mut self) -> Result<(), CloseReason> {
         self.flush_at = None;
+        self.urgent = false;
         self.writer.flush().await.map_err(super::secret_error)
     }
 }

@@ -1,0 +1,232 @@
+//! The admin HTTP API. Every route requires `Authorization: Bearer <token>`.
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /status` | our ID, profile, network, listen address and the full NodeInfo we advertise |
+//! | `GET /peers` | connected peers: ID, address, direction, persistent, private, connected since, bytes in and out, RTT |
+//! | `POST /peers` | `{"address": "id@host:port", "persistent": false}` queues a dial |
+//! | `DELETE /peers/{id}` | disconnects a peer and stops redialing it until restart |
+//! | `GET /events` | switch events as server-sent events; `missed` reports events a slow reader lost |
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ledgerwire_p2p::node_info::{NodeInfo, ProtocolVersions};
+use ledgerwire_p2p::{EventItem, Switch, SwitchError, SwitchEvent};
+use ledgerwire_reactors::ping::PingHandle;
+use ledgerwire_types::{HostAddress, NodeId, WireProfile};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use tokio_stream::{Stream, StreamExt};
+
+/// What the handlers need.
+#[derive(Clone, Debug)]
+pub struct AdminState {
+    /// The switch.
+    pub switch: Switch,
+    /// Ping measurements.
+    pub pings: PingHandle,
+    /// The bearer token.
+    pub token: Arc<str>,
+    /// Our profile.
+    pub profile: WireProfile,
+}
+
+/// The router with authentication applied to every route.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/peers", get(peers).post(dial))
+        .route("/peers/{id}", axum::routing::delete(disconnect))
+        .route("/events", get(events))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+async fn authenticate(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !bool::from(presented.as_bytes().ct_eq(state.token.as_bytes())) {
+        let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    }
+    next.run(request).await
+}
+
+/// NodeInfo as JSON.
+pub fn node_info_json(info: &NodeInfo) -> Value {
+    let protocol = match &info.versions {
+        ProtocolVersions::Tm2(set) => json!(
+            set.iter()
+                .map(|v| json!({ "name": v.name, "version": v.version, "optional": v.optional }))
+                .collect::<Vec<_>>()
+        ),
+        ProtocolVersions::CometBft { p2p, block, app } => json!({ "p2p": p2p, "block": block, "app": app }),
+    };
+    json!({
+        "id": info.id.to_string(),
+        "listen_addr": info.listen_addr,
+        "network": info.network,
+        "software": info.software,
+        "version": info.version,
+        "channels": info.channels.iter().map(|c| format!("{c:#04x}")).collect::<Vec<_>>(),
+        "moniker": info.moniker,
+        "tx_index": info.tx_index,
+        "rpc_address": info.rpc_address,
+        "protocol_versions": protocol,
+    })
+}
+
+async fn status(State(state): State<AdminState>) -> Response {
+    let Some(info) = state.switch.node_info() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "switch not started");
+    };
+    let peers = state.switch.peers().await.len();
+    axum::Json(json!({
+        "id": state.switch.id().to_string(),
+        "profile": state.profile.as_str(),
+        "network": info.network,
+        "listen_address": state.switch.listen_addr().map(|a| a.to_string()),
+        "peers": peers,
+        "node_info": node_info_json(info),
+    }))
+    .into_response()
+}
+
+async fn peers(State(state): State<AdminState>) -> Response {
+    let pings = state.pings.snapshot();
+    let list: Vec<Value> = state
+        .switch
+        .peers()
+        .await
+        .into_iter()
+        .map(|p| {
+            let i = &p.info;
+            let rtt = pings.get(&i.id).and_then(|s| s.rtt).map(|d| d.as_secs_f64() * 1e3);
+            json!({
+                "id": i.id.to_string(),
+                "address": i.remote_addr.to_string(),
+                "advertised_address": i.node_info.listen_addr,
+                "direction": i.direction.to_string(),
+                "persistent": i.persistent,
+                "private": i.private,
+                "moniker": i.node_info.moniker,
+                "connected_since": i.connected_since.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                "bytes_in": p.status.bytes_received,
+                "bytes_out": p.status.bytes_sent,
+                "rtt_ms": rtt,
+            })
+        })
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DialRequest {
+    address: String,
+    #[serde(default)]
+    persistent: bool,
+}
+
+async fn dial(State(state): State<AdminState>, body: Bytes) -> Response {
+    let req: DialRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"address\": \"id@host:port\", \"persistent\": bool}}: {e}"),
+            );
+        }
+    };
+    let address = match HostAddress::parse(&req.address, state.profile) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("address: {e}")),
+    };
+    match state.switch.dial(address.clone(), req.persistent).await {
+        Ok(()) => {
+            (StatusCode::ACCEPTED, axum::Json(json!({ "queued": address.to_string(), "persistent": req.persistent })))
+                .into_response()
+        }
+        Err(e @ SwitchError::DialSelf) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn disconnect(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    let id = match NodeId::parse(&id, state.profile) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if state.switch.disconnect(id).await {
+        axum::Json(json!({ "disconnected": id.to_string() })).into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, format!("{id} is not connected"))
+    }
+}
+
+/// A switch event as JSON (what `/events` sends and `ledgerwire events` prints).
+pub fn event_json(event: &SwitchEvent) -> Value {
+    let peer = event.peer().map(|p| p.to_string());
+    match event {
+        SwitchEvent::PeerConnected { address, direction, persistent, private, .. } => json!({
+            "event": event.kind(), "peer": peer, "address": address.to_string(),
+            "direction": direction.to_string(), "persistent": persistent, "private": private,
+        }),
+        SwitchEvent::PeerDisconnected { address, reason, .. } => json!({
+            "event": event.kind(), "peer": peer, "address": address.to_string(), "reason": reason.to_string(),
+        }),
+        SwitchEvent::DialFailed { address, reason, .. } => json!({
+            "event": event.kind(), "peer": peer, "address": address, "reason": reason.to_string(),
+        }),
+        SwitchEvent::PeerRejected { address, reason, .. } => json!({
+            "event": event.kind(), "peer": peer, "address": address.to_string(), "reason": reason.to_string(),
+        }),
+    }
+}
+
+async fn events(State(state): State<AdminState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = state.switch.subscribe(|_| true).map(|item| {
+        Ok(match item {
+            EventItem::Event(e) => Event::default().event(e.kind()).data(event_json(&e).to_string()),
+            EventItem::Missed(n) => {
+                Event::default().event("missed").data(json!({ "event": "missed", "count": n }).to_string())
+            }
+        })
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Where the admin API listens, for messages.
+pub fn describe(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}

@@ -1,0 +1,178 @@
+//! `ledgerwire`: run and operate a ledgerwire node.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ledgerwire_node::config::{LogFormat, NodeConfig};
+use ledgerwire_node::{client, logging, node};
+use ledgerwire_types::{NodeKey, WireProfile};
+
+#[derive(Parser, Debug)]
+#[command(name = "ledgerwire", version, about = "A peer-to-peer node for Interledger connector networks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a home directory: config/config.toml, the node key and an admin token.
+    Init {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+        /// Wire profile: tm2 or cometbft.
+        #[arg(long, default_value = "tm2")]
+        profile: WireProfile,
+        /// Network (chain) ID.
+        #[arg(long, default_value = "ledgerwire-devnet")]
+        network: String,
+        /// Human-readable node name.
+        #[arg(long, default_value = "ledgerwire-node")]
+        moniker: String,
+    },
+    /// Print the node's ID.
+    ShowNodeId {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Run the node until SIGINT or SIGTERM.
+    Start {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+        /// Log format (overrides log.format in the config).
+        #[arg(long)]
+        log_format: Option<Format>,
+    },
+    /// List connected peers (asks the running node's admin API).
+    Peers {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow the running node's events, one JSON object per line.
+    Events {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Init { home, profile, network, moniker } => {
+            let done = node::init(&home, profile, &network, &moniker)?;
+            println!("node ID     {}", done.id);
+            println!("config      {}", done.config_file.display());
+            println!("node key    {}", done.node_key_file.display());
+            println!("admin token {}", done.token_file.display());
+        }
+        Command::ShowNodeId { home } => {
+            let config = NodeConfig::load(&home)?;
+            let key = NodeKey::load(&config.node_key_file)?;
+            println!("{}", key.node_id(config.profile));
+        }
+        Command::Start { home, log_format } => {
+            let config = NodeConfig::load(&home)?;
+            let format = match log_format {
+                Some(Format::Json) => LogFormat::Json,
+                Some(Format::Text) => LogFormat::Text,
+                None => config.log_format,
+            };
+            let (logger, _guard) = logging::logger(format, config.log_level);
+            let running = node::start(&config, logger.clone()).await?;
+            wait_for_signal().await?;
+            slog::info!(logger, "shutting down");
+            running.stop().await;
+        }
+        Command::Peers { home, json } => {
+            let config = NodeConfig::load(&home)?;
+            let token = node::read_token(&config.admin_token_file)?;
+            let peers = client::get_json(config.admin_laddr, &token, "/peers").await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&peers)?);
+            } else {
+                print_peers(&peers);
+            }
+        }
+        Command::Events { home } => {
+            let config = NodeConfig::load(&home)?;
+            let token = node::read_token(&config.admin_token_file)?;
+            client::follow_events(config.admin_laddr, &token, |e| println!("{e}")).await?;
+        }
+    }
+    Ok(())
+}
+
+fn print_peers(peers: &serde_json::Value) {
+    let list = peers.as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<42} {:<9} {:<10} {:<7} {:<22} {:>12} {:>12} {:>9}",
+        "ID", "DIRECTION", "PERSISTENT", "PRIVATE", "ADDRESS", "BYTES IN", "BYTES OUT", "RTT MS"
+    );
+    for p in &list {
+        let s = |k: &str| match &p[k] {
+            serde_json::Value::String(v) => v.clone(),
+            other => other.to_string(),
+        };
+        let rtt = p["rtt_ms"].as_f64().map_or("-".to_owned(), |r| format!("{r:.2}"));
+        println!(
+            "{:<42} {:<9} {:<10} {:<7} {:<22} {:>12} {:>12} {:>9}",
+            s("id"),
+            s("direction"),
+            s("persistent"),
+            s("private"),
+            s("address"),
+            s("bytes_in"),
+            s("bytes_out"),
+            rtt
+        );
+    }
+    println!("{} peer(s)", list.len());
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

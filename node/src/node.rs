@@ -1,0 +1,163 @@
+//! Setting up a home directory, and running a node.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ledgerwire_p2p::{Switch, SwitchBuilder};
+use ledgerwire_reactors::ping::{self, PingConfig, PingHandle};
+use ledgerwire_types::{NodeKey, NodeKeyError, WireProfile, atomic_file};
+use slog::{Logger, info};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::admin::{self, AdminState};
+use crate::config::{CONFIG_FILE, ConfigError, NodeConfig, template};
+
+/// Why `init` or `start` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The node key could not be read or written.
+    #[error("{0}")]
+    Key(#[from] NodeKeyError),
+    /// The home directory already has a configuration.
+    #[error("{0} exists already; remove it to start over")]
+    AlreadyInitialised(PathBuf),
+    /// The admin token file is missing or unreadable.
+    #[error("cannot read the admin token {path}: {reason}")]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The switch could not start.
+    #[error("p2p: {0}")]
+    Switch(#[from] ledgerwire_p2p::SwitchError),
+    /// The admin API could not listen.
+    #[error("cannot serve the admin API on {addr}: {reason}")]
+    Admin {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What `init` created.
+#[derive(Debug)]
+pub struct Initialised {
+    /// The config file.
+    pub config_file: PathBuf,
+    /// The node key file.
+    pub node_key_file: PathBuf,
+    /// The admin token file.
+    pub token_file: PathBuf,
+    /// The node's ID.
+    pub id: String,
+}
+
+/// Creates `home/config/config.toml`, the node key (kept if one exists) and an admin token.
+pub fn init(home: &Path, profile: WireProfile, network: &str, moniker: &str) -> Result<Initialised, NodeError> {
+    let config_file = home.join(CONFIG_FILE);
+    if config_file.exists() {
+        return Err(NodeError::AlreadyInitialised(config_file));
+    }
+    let text = template(profile, network, moniker);
+    // Validate what we are about to write (network and moniker come from the command line).
+    let config = crate::config::ConfigFile::parse(&text, &config_file)?.resolve(home)?;
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| NodeError::Write { path, source }
+    };
+    let dir = config_file.parent().unwrap_or(home);
+    std::fs::create_dir_all(dir).map_err(write_err(dir))?;
+    atomic_file::write_atomic(&config_file, text.as_bytes(), 0o644).map_err(write_err(&config_file))?;
+    let key = NodeKey::load_or_generate(&config.node_key_file, profile)?;
+    let mut token = [0u8; 32];
+    getrandom::fill(&mut token)
+        .map_err(|e| NodeError::Write { path: config.admin_token_file.clone(), source: std::io::Error::other(e) })?;
+    let token_dir = config.admin_token_file.parent().unwrap_or(home);
+    std::fs::create_dir_all(token_dir).map_err(write_err(token_dir))?;
+    atomic_file::write_atomic(&config.admin_token_file, format!("{}\n", hex::encode(token)).as_bytes(), 0o600)
+        .map_err(write_err(&config.admin_token_file))?;
+    Ok(Initialised {
+        config_file,
+        node_key_file: config.node_key_file,
+        token_file: config.admin_token_file,
+        id: key.node_id(profile).to_string(),
+    })
+}
+
+/// Reads the admin token.
+pub fn read_token(path: &Path) -> Result<String, NodeError> {
+    let token = std::fs::read_to_string(path)
+        .map_err(|e| NodeError::Token { path: path.to_owned(), reason: e.to_string() })?
+        .trim()
+        .to_owned();
+    if token.len() < 16 {
+        return Err(NodeError::Token { path: path.to_owned(), reason: "shorter than 16 characters".into() });
+    }
+    Ok(token)
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The switch.
+    pub switch: Switch,
+    /// Ping measurements.
+    pub pings: PingHandle,
+    /// Where the admin API listens.
+    pub admin_addr: std::net::SocketAddr,
+    admin_stop: oneshot::Sender<()>,
+    admin_task: JoinHandle<std::io::Result<()>>,
+    logger: Logger,
+}
+
+/// Starts the switch (with the ping reactor) and the admin API.
+pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, NodeError> {
+    let key = Arc::new(NodeKey::load(&config.node_key_file)?);
+    let token = read_token(&config.admin_token_file)?;
+    let mut builder = SwitchBuilder::new(key, config.profile, config.switch_config(), logger.clone());
+    let pings = ping::register(&mut builder, PingConfig::default(), logger.clone())?;
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_laddr)
+        .await
+        .map_err(|e| NodeError::Admin { addr: config.admin_laddr, reason: e.to_string() })?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|e| NodeError::Admin { addr: config.admin_laddr, reason: e.to_string() })?;
+    let switch = builder.start().await?;
+    let state =
+        AdminState { switch: switch.clone(), pings: pings.clone(), token: token.into(), profile: config.profile };
+    let (admin_stop, stopped) = oneshot::channel::<()>();
+    let admin_task = tokio::spawn(admin::serve(admin_listener, state, async move {
+        let _ = stopped.await;
+    }));
+    info!(logger, "node started";
+        "id" => %switch.id(), "profile" => %config.profile, "network" => &config.network,
+        "p2p" => switch.listen_addr().map(|a| a.to_string()), "admin" => admin::describe(admin_addr),
+        "persistent_peers" => config.persistent_peers.len());
+    Ok(RunningNode { switch, pings, admin_addr, admin_stop, admin_task, logger })
+}
+
+impl RunningNode {
+    /// Stops the admin API and the switch, closing every connection, and waits for both.
+    pub async fn stop(self) {
+        let _ = self.admin_stop.send(());
+        self.switch.stop().await;
+        // The admin server finishes once open event streams notice the switch is gone.
+        let _ = self.admin_task.await;
+        info!(self.logger, "node stopped");
+    }
+}
