@@ -46,7 +46,7 @@ pub fn format(d: Duration) -> String {
         return "0s".into();
     }
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let secs = d.as_secs();

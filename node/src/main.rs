@@ -119,7 +119,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Peers { home, json } => {
             let config = NodeConfig::load(&home)?;
             let token = node::read_token(&config.admin_token_file)?;
-            let peers = client::get_json(config.admin_laddr, &token, "/peers").await?;
+            let peers = client::get_json(node::admin_address(&config)?, &token, "/peers").await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&peers)?);
             } else {
@@ -129,7 +129,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Events { home } => {
             let config = NodeConfig::load(&home)?;
             let token = node::read_token(&config.admin_token_file)?;
-            client::follow_events(config.admin_laddr, &token, |e| println!("{e}")).await?;
+            client::follow_events(node::admin_address(&config)?, &token, |e| println!("{e}")).await?;
         }
     }
     Ok(())

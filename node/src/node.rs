@@ -99,6 +99,23 @@ pub fn init(home: &Path, profile: WireProfile, network: &str, moniker: &str) -> 
     })
 }
 
+/// Where a running node records the admin API's bound address (useful when `admin.laddr` has port 0).
+pub const ADMIN_ADDR_FILE: &str = "data/admin.addr";
+
+/// The admin API address of the node at `config.home`: the configured one, or the one a running node recorded if
+/// the configured port is 0.
+pub fn admin_address(config: &NodeConfig) -> Result<std::net::SocketAddr, NodeError> {
+    if config.admin_laddr.port() != 0 {
+        return Ok(config.admin_laddr);
+    }
+    let path = config.home.join(ADMIN_ADDR_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| NodeError::Token {
+        path: path.clone(),
+        reason: format!("{e} (admin.laddr uses port 0 and no running node recorded its address)"),
+    })?;
+    text.trim().parse().map_err(|_| NodeError::Token { path, reason: "not an ip:port".into() })
+}
+
 /// Reads the admin token.
 pub fn read_token(path: &Path) -> Result<String, NodeError> {
     let token = std::fs::read_to_string(path)
@@ -122,6 +139,7 @@ pub struct RunningNode {
     pub admin_addr: std::net::SocketAddr,
     admin_stop: oneshot::Sender<()>,
     admin_task: JoinHandle<std::io::Result<()>>,
+    admin_addr_file: PathBuf,
     logger: Logger,
 }
 
@@ -138,6 +156,14 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         .local_addr()
         .map_err(|e| NodeError::Admin { addr: config.admin_laddr, reason: e.to_string() })?;
     let switch = builder.start().await?;
+    let admin_addr_file = config.home.join(ADMIN_ADDR_FILE);
+    let record = |path: &Path| -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        atomic_file::write_atomic(path, format!("{admin_addr}\n").as_bytes(), 0o644)
+    };
+    record(&admin_addr_file).map_err(|source| NodeError::Write { path: admin_addr_file.clone(), source })?;
     let state =
         AdminState { switch: switch.clone(), pings: pings.clone(), token: token.into(), profile: config.profile };
     let (admin_stop, stopped) = oneshot::channel::<()>();
@@ -148,7 +174,7 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         "id" => %switch.id(), "profile" => %config.profile, "network" => &config.network,
         "p2p" => switch.listen_addr().map(|a| a.to_string()), "admin" => admin::describe(admin_addr),
         "persistent_peers" => config.persistent_peers.len());
-    Ok(RunningNode { switch, pings, admin_addr, admin_stop, admin_task, logger })
+    Ok(RunningNode { switch, pings, admin_addr, admin_stop, admin_task, admin_addr_file, logger })
 }
 
 impl RunningNode {
@@ -158,6 +184,7 @@ impl RunningNode {
         self.switch.stop().await;
         // The admin server finishes once open event streams notice the switch is gone.
         let _ = self.admin_task.await;
+        let _ = std::fs::remove_file(&self.admin_addr_file);
         info!(self.logger, "node stopped");
     }
 }

@@ -197,7 +197,8 @@ struct Shared {
 #[derive(Clone)]
 pub struct Switch {
     cmd: mpsc::Sender<Command>,
-    events: broadcast::Sender<SwitchEvent>,
+    /// Weak: the running switch owns the only strong sender, so every subscription ends when it stops.
+    events: broadcast::WeakSender<SwitchEvent>,
     shared: Arc<Shared>,
 }
 
@@ -276,9 +277,15 @@ impl Switch {
         BroadcastReport { results }
     }
 
-    /// Subscribes to events that pass `filter`. Dropping the stream unsubscribes.
+    /// Subscribes to events that pass `filter`. Dropping the stream unsubscribes; the stream ends when the switch
+    /// stops.
     pub fn subscribe(&self, filter: impl Fn(&SwitchEvent) -> bool + Send + Sync + 'static) -> EventStream {
-        EventStream::new(self.events.subscribe(), Box::new(filter))
+        let rx = match self.events.upgrade() {
+            Some(tx) => tx.subscribe(),
+            // Already stopped: a stream that ends at once.
+            None => broadcast::channel(1).1,
+        };
+        EventStream::new(rx, Box::new(filter))
     }
 
     /// Stops the switch: stops accepting and dialing, gives connections up to `stop_grace` to send what is queued,
@@ -304,6 +311,7 @@ pub struct SwitchBuilder {
     owner: HashMap<ChannelId, String>,
     handle: Switch,
     cmd_rx: mpsc::Receiver<Command>,
+    events: broadcast::Sender<SwitchEvent>,
 }
 
 impl std::fmt::Debug for SwitchBuilder {
@@ -326,8 +334,9 @@ impl SwitchBuilder {
             reactors: Vec::new(),
             descriptors: Vec::new(),
             owner: HashMap::new(),
-            handle: Switch { cmd, events, shared },
+            handle: Switch { cmd, events: events.downgrade(), shared },
             cmd_rx,
+            events,
         }
     }
 
@@ -360,7 +369,7 @@ impl SwitchBuilder {
 
     /// Binds the listener, starts accepting and dialing (persistent peers first), and returns the handle.
     pub async fn start(self) -> Result<Switch, SwitchError> {
-        let SwitchBuilder { key, profile, config, logger, reactors, descriptors, handle, cmd_rx, .. } = self;
+        let SwitchBuilder { key, profile, config, logger, reactors, descriptors, handle, cmd_rx, events, .. } = self;
         if descriptors.len() > MAX_CHANNELS {
             return Err(SwitchError::TooManyChannels(descriptors.len()));
         }
@@ -408,7 +417,7 @@ impl SwitchBuilder {
             reactors: Arc::new(reactors),
             owner,
             descriptors: Arc::new(descriptors),
-            events: handle.events.clone(),
+            events,
             cmd_rx,
             inbound_rx,
             closed_tx,

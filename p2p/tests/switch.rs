@@ -78,9 +78,14 @@ async fn reactors_see_peer_up_then_ordered_messages_then_peer_down_and_send_only
         other => panic!("{other:?}"),
     }
     assert!(!from_a.is_connected());
+    let mut switch_events = b.subscribe(|_| true);
     b.stop().await;
-    // Once the switch has stopped, the reactor's event stream ends.
+    // Once the switch has stopped, the reactor's event stream ends, and so does every event subscription.
     assert!(b_main.events.recv().await.is_none());
+    while let Some(item) = switch_events.recv().await {
+        assert!(matches!(item, EventItem::Event(_)));
+    }
+    assert!(b.subscribe(|_| true).recv().await.is_none(), "subscribing to a stopped switch yields nothing");
 }
 
 #[tokio::test(start_paused = true)]

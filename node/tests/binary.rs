@@ -1,0 +1,213 @@
+//! The `ledgerwire` binary as an operator runs it: init, start, the admin API and CLI, two nodes joined through
+//! `persistent_peers`, a refused bad config, and a clean stop on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use ledgerwire_node::client;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ledgerwire");
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn run(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN).args(args).output().expect("run ledgerwire")
+}
+
+fn init(home: &Path, profile: &str) {
+    let out = run(&["init", "--home", home.to_str().unwrap(), "--profile", profile, "--network", "itest"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Listen on free ports; the node reports them in its "node started" log record.
+    edit(home, |c| c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0").replace("127.0.0.1:26658", "127.0.0.1:0"));
+}
+
+fn edit(home: &Path, f: impl FnOnce(String) -> String) {
+    let path = home.join("config/config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, f(text)).unwrap();
+}
+
+/// A running node process with its log lines (JSON) forwarded to a channel.
+struct Node {
+    child: Child,
+    logs: mpsc::UnboundedReceiver<Value>,
+    p2p: String,
+    admin: std::net::SocketAddr,
+    token: String,
+    id: String,
+}
+
+async fn start(home: &Path) -> Node {
+    let mut child = Command::new(BIN)
+        .args(["start", "--home", home.to_str().unwrap(), "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, mut logs) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let started = wait_log(&mut logs, "node started").await;
+    let admin = started["admin"].as_str().unwrap().trim_start_matches("http://").parse().unwrap();
+    let token = std::fs::read_to_string(home.join("config/admin_token")).unwrap().trim().to_owned();
+    Node {
+        child,
+        logs,
+        p2p: started["p2p"].as_str().unwrap().to_owned(),
+        admin,
+        token,
+        id: started["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn wait_log(logs: &mut mpsc::UnboundedReceiver<Value>, msg: &str) -> Value {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let v = logs.recv().await.expect("the node exited");
+            if v["msg"] == msg {
+                return v;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {msg:?} log record"))
+}
+
+async fn sigterm(node: &mut Node) -> std::process::ExitStatus {
+    let pid = node.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    tokio::time::timeout(PATIENCE, node.child.wait()).await.expect("stops in time").unwrap()
+}
+
+fn home(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
+    for profile in ["tm2", "cometbft"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (h1, h2) = (home(&dir, "a"), home(&dir, "b"));
+        init(&h1, profile);
+        init(&h2, profile);
+        let id1 =
+            String::from_utf8(run(&["show-node-id", "--home", h1.to_str().unwrap()]).stdout).unwrap().trim().to_owned();
+        if profile == "tm2" {
+            assert!(id1.starts_with("g1"), "{id1}");
+        } else {
+            assert_eq!(id1.len(), 40);
+        }
+
+        let mut a = start(&h1).await;
+        assert_eq!(a.id, id1);
+        // Follow a's events before b exists, so the connection cannot be missed.
+        let (etx, mut events) = mpsc::unbounded_channel();
+        let (addr, token) = (a.admin, a.token.clone());
+        tokio::spawn(async move {
+            let _ = client::follow_events(addr, &token, move |e| {
+                let _ = etx.send(e);
+            })
+            .await;
+        });
+        let p2p_a = a.p2p.clone();
+        edit(&h2, |c| c.replace("persistent_peers = \"\"", &format!("persistent_peers = \"{id1}@{p2p_a}\"")));
+        let mut b = start(&h2).await;
+
+        let connected = tokio::time::timeout(PATIENCE, async {
+            loop {
+                let e = events.recv().await.expect("event stream open");
+                if e["event"] == "peer_connected" {
+                    return e;
+                }
+            }
+        })
+        .await
+        .expect("b connects to a");
+        assert_eq!(connected["peer"], b.id.as_str());
+        assert_eq!(connected["direction"], "inbound");
+
+        // The admin API, with and without the token.
+        let status = client::get_json(a.admin, &a.token, "/status").await.unwrap();
+        assert_eq!((status["id"].as_str(), status["profile"].as_str()), (Some(id1.as_str()), Some(profile)));
+        assert_eq!(status["node_info"]["network"], "itest");
+        assert_eq!(status["node_info"]["channels"], serde_json::json!(["0x70"]));
+        assert!(matches!(
+            client::get_json(a.admin, "wrong-token-xxxxxxxx", "/status").await,
+            Err(client::ClientError::Status { status: 401, .. })
+        ));
+        let peers = client::get_json(b.admin, &b.token, "/peers").await.unwrap();
+        assert_eq!(peers[0]["id"], id1.as_str());
+        assert_eq!((peers[0]["direction"].as_str(), peers[0]["persistent"].as_bool()), (Some("outbound"), Some(true)));
+
+        // The CLI face of /peers.
+        let out = run(&["peers", "--home", h1.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let table = String::from_utf8(out.stdout).unwrap();
+        assert!(table.contains(&b.id) && table.contains("1 peer(s)"), "{table}");
+
+        // SIGTERM: both stop cleanly and say so.
+        assert!(sigterm(&mut b).await.success());
+        assert!(sigterm(&mut a).await.success());
+        wait_log(&mut a.logs, "node stopped").await;
+        wait_log(&mut b.logs, "node stopped").await;
+        assert!(!h1.join("data/admin.addr").exists(), "a clean stop removes the runtime address file");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_config_value_is_named_and_the_node_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(&dir, "bad");
+    init(&h, "tm2");
+    edit(&h, |c| c.replace("max_num_inbound_peers = 40", "max_num_inbound_peers = \"forty\""));
+    let out = run(&["start", "--home", h.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_num_inbound_peers"), "{err}");
+
+    edit(&h, |c| {
+        c.replace("max_num_inbound_peers = \"forty\"", "max_num_inbound_peers = 40")
+            .replace("dial_timeout = \"3s\"", "dial_timeout = \"soon\"")
+    });
+    let err = String::from_utf8_lossy(&run(&["start", "--home", h.to_str().unwrap()]).stderr).into_owned();
+    assert!(err.contains("p2p.dial_timeout"), "{err}");
+
+    // init refuses to overwrite, and a missing home is a clear error.
+    let again = run(&["init", "--home", h.to_str().unwrap()]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let missing = run(&["show-node-id", "--home", dir.path().join("nope").to_str().unwrap()]);
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("config.toml"));
+}
+
+#[tokio::test]
+async fn the_cli_explains_an_unreachable_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(&dir, "idle");
+    init(&h, "tm2");
+    // Port 0 and no running node: the CLI says so.
+    let out = run(&["peers", "--home", h.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no running node recorded its address"));
+    // A fixed port nobody listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    edit(&h, |c| c.replace("laddr = \"127.0.0.1:0\"", &format!("laddr = \"{free}\"")));
+    let out = run(&["peers", "--home", h.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is the node running?"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
