@@ -44,6 +44,9 @@ enum Command {
         /// The node's home directory.
         #[arg(long)]
         home: PathBuf,
+        /// If the home directory has no config yet, initialise it with the defaults first.
+        #[arg(long)]
+        init: bool,
         /// Log format (overrides log.format in the config).
         #[arg(long)]
         log_format: Option<Format>,
@@ -103,7 +106,11 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let key = NodeKey::load(&config.node_key_file)?;
             println!("{}", key.node_id(config.profile));
         }
-        Command::Start { home, log_format } => {
+        Command::Start { home, init, log_format } => {
+            if init && !home.join(ledgerwire_node::config::CONFIG_FILE).exists() {
+                let done = node::init(&home, WireProfile::Tm2, "ledgerwire-devnet", "ledgerwire-node")?;
+                eprintln!("initialised {} (node ID {})", home.display(), done.id);
+            }
             let config = NodeConfig::load(&home)?;
             let format = match log_format {
                 Some(Format::Json) => LogFormat::Json,

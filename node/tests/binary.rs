@@ -193,6 +193,47 @@ async fn a_bad_config_value_is_named_and_the_node_refuses_to_start() {
 }
 
 #[tokio::test]
+async fn start_with_init_creates_a_home_on_first_run_and_reuses_it_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(&dir, "fresh");
+    for run_no in 0..2 {
+        let mut child = Command::new(BIN)
+            .args(["start", "--init", "--home", h.to_str().unwrap(), "--log-format", "json"])
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        if run_no == 0 {
+            // The first run initialises the home and says so before starting.
+            let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+            let said = tokio::time::timeout(PATIENCE, lines.next_line()).await.unwrap().unwrap().unwrap_or_default();
+            assert!(said.starts_with("initialised"), "{said}");
+            let _ = child.kill().await;
+            assert!(h.join("config/config.toml").exists() && h.join("secrets/node_key.json").exists());
+            // Defaults listen on fixed ports; make the second run use free ones.
+            edit(&h, |c| {
+                c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0").replace("127.0.0.1:26658", "127.0.0.1:0")
+            });
+            continue;
+        }
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let started = tokio::time::timeout(PATIENCE, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("node started") {
+                    return true;
+                }
+            }
+            false
+        });
+        assert!(started.await.unwrap(), "the initialised home starts");
+        let pid = child.id().unwrap().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(tokio::time::timeout(PATIENCE, child.wait()).await.unwrap().unwrap().success());
+    }
+}
+
+#[tokio::test]
 async fn the_cli_explains_an_unreachable_node() {
     let dir = tempfile::tempdir().unwrap();
     let h = home(&dir, "idle");
