@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -33,17 +33,26 @@ pub enum ClientError {
     },
 }
 
-async fn send(addr: SocketAddr, token: &str, path: &str) -> Result<hyper::Response<Incoming>, ClientError> {
+async fn send(
+    addr: SocketAddr,
+    token: &str,
+    method: hyper::Method,
+    path: &str,
+    body: Bytes,
+) -> Result<hyper::Response<Incoming>, ClientError> {
     let stream =
         tokio::net::TcpStream::connect(addr).await.map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| ClientError::Http(e.to_string()))?;
     tokio::spawn(conn);
-    let request = Request::get(path)
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, addr.to_string())
         .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Empty::<Bytes>::new())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
         .map_err(|e| ClientError::Http(e.to_string()))?;
     let response = sender.send_request(request).await.map_err(|e| ClientError::Http(e.to_string()))?;
     if !response.status().is_success() {
@@ -54,16 +63,24 @@ async fn send(addr: SocketAddr, token: &str, path: &str) -> Result<hyper::Respon
     Ok(response)
 }
 
+async fn json_of(response: hyper::Response<Incoming>) -> Result<Value, ClientError> {
+    let body = response.into_body().collect().await.map_err(|e| ClientError::Http(e.to_string()))?;
+    serde_json::from_slice(&body.to_bytes()).map_err(|e| ClientError::Http(format!("bad JSON: {e}")))
+}
+
 /// `GET path` and parse the JSON body.
 pub async fn get_json(addr: SocketAddr, token: &str, path: &str) -> Result<Value, ClientError> {
-    let body =
-        send(addr, token, path).await?.into_body().collect().await.map_err(|e| ClientError::Http(e.to_string()))?;
-    serde_json::from_slice(&body.to_bytes()).map_err(|e| ClientError::Http(format!("bad JSON: {e}")))
+    json_of(send(addr, token, hyper::Method::GET, path, Bytes::new()).await?).await
+}
+
+/// `POST path` with a JSON body and parse the JSON answer.
+pub async fn post_json(addr: SocketAddr, token: &str, path: &str, body: &Value) -> Result<Value, ClientError> {
+    json_of(send(addr, token, hyper::Method::POST, path, Bytes::from(body.to_string())).await?).await
 }
 
 /// Follows `GET /events` and calls `on_event` with each event's JSON until the stream ends.
 pub async fn follow_events(addr: SocketAddr, token: &str, mut on_event: impl FnMut(Value)) -> Result<(), ClientError> {
-    let mut body = send(addr, token, "/events").await?.into_body();
+    let mut body = send(addr, token, hyper::Method::GET, "/events", Bytes::new()).await?.into_body();
     let mut pending = String::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ClientError::Http(e.to_string()))?;

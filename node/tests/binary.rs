@@ -233,6 +233,47 @@ async fn start_with_init_creates_a_home_on_first_run_and_reuses_it_after() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_command_prints_each_event_as_a_json_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(&dir, "watch");
+    init(&h, "cometbft");
+    let mut node = start(&h).await;
+    let mut watcher = Command::new(BIN)
+        .args(["events", "--home", h.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watcher.stdout.take().unwrap()).lines();
+    // Ask the node to dial a port nobody listens on, until the watcher reports the failure (the first request may
+    // come before the watcher has subscribed).
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let target = format!("{}@{free}", "ab".repeat(20));
+    let line = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let queued =
+                client::post_json(node.admin, &node.token, "/peers", &serde_json::json!({ "address": target }))
+                    .await
+                    .unwrap();
+            assert_eq!(queued["queued"], target.as_str());
+            if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("an event line");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["event"], "dial_failed");
+    assert_eq!(v["address"], target.as_str());
+    assert!(v["reason"].as_str().unwrap().contains("connect"), "{v}");
+    assert!(sigterm(&mut node).await.success());
+    // The watcher ends when the node stops.
+    let status = tokio::time::timeout(PATIENCE, watcher.wait()).await.expect("watcher ends").unwrap();
+    assert!(status.success());
+}
+
 #[tokio::test]
 async fn the_cli_explains_an_unreachable_node() {
     let dir = tempfile::tempdir().unwrap();
