@@ -50,6 +50,13 @@ pub enum DisconnectReason {
     /// The switch is stopping.
     #[error("switch stopping")]
     Shutdown,
+    /// A reactor was done with the peer (for example a seed that has answered) and closed the connection after
+    /// sending what was queued.
+    #[error("finished: {0}")]
+    Finished(String),
+    /// The peer was banned for a while.
+    #[error("banned: {0}")]
+    Banned(String),
 }
 
 /// Why a reactor could not send to a peer.

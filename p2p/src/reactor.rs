@@ -86,9 +86,28 @@ impl ReactorSwitch {
         self.switch.stop_peer_for_error(peer, reason).await
     }
 
-    /// Queues a dial (discovery uses this; the switch stays the only owner of dialing).
+    /// Queues a dial (discovery uses this; the switch stays the only owner of dialing, and ignores dials to
+    /// persistent peers, which it redials itself).
     pub async fn dial(&self, address: HostAddress) -> Result<(), SwitchError> {
         self.switch.dial(address, false).await
+    }
+
+    /// Closes the connection to `peer` once everything queued for it is sent.
+    pub async fn finish_peer(&self, peer: NodeId, reason: impl Into<String>) {
+        self.switch.finish_peer(peer, reason).await
+    }
+
+    /// Disconnects `peer` and refuses it for `duration`.
+    pub async fn ban(&self, peer: NodeId, duration: std::time::Duration, reason: impl Into<String>) {
+        self.switch.ban(peer, duration, reason).await
+    }
+
+    /// Switch events (connections, dial failures, rejections) that pass `filter`.
+    pub fn subscribe(
+        &self,
+        filter: impl Fn(&crate::SwitchEvent) -> bool + Send + Sync + 'static,
+    ) -> crate::EventStream {
+        self.switch.subscribe(filter)
     }
 
     /// Our node ID.

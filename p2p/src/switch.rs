@@ -177,6 +177,8 @@ enum Command {
     Peers { reply: oneshot::Sender<Vec<PeerSummary>> },
     Connections { reply: oneshot::Sender<Vec<(Arc<PeerInfo>, Arc<MConnection>)>> },
     StopPeer { id: NodeId, reason: DisconnectReason, forget: bool, reply: oneshot::Sender<bool> },
+    FinishPeer { id: NodeId, reason: String },
+    Ban { id: NodeId, duration: Duration, reason: String },
     Stop { reply: oneshot::Sender<()> },
 }
 
@@ -252,6 +254,17 @@ impl Switch {
     pub async fn disconnect(&self, peer: NodeId) -> bool {
         let reason = DisconnectReason::Operator;
         self.ask(|reply| Command::StopPeer { id: peer, reason, forget: true, reply }).await.unwrap_or(false)
+    }
+
+    /// Closes the connection to `peer` after everything queued for it has been sent (a seed that answered, a
+    /// crawled peer). Persistent peers are redialed later, as usual.
+    pub async fn finish_peer(&self, peer: NodeId, reason: impl Into<String>) {
+        let _ = self.cmd.send(Command::FinishPeer { id: peer, reason: reason.into() }).await;
+    }
+
+    /// Disconnects `peer` (if connected) and refuses connections to and from it for `duration`.
+    pub async fn ban(&self, peer: NodeId, duration: Duration, reason: impl Into<String>) {
+        let _ = self.cmd.send(Command::Ban { id: peer, duration, reason: reason.into() }).await;
     }
 
     /// Sends `msg` on `channel` to every connected peer that speaks it, concurrently, and reports each outcome.
@@ -413,6 +426,7 @@ impl SwitchBuilder {
             dialing: HashSet::new(),
             dials: JoinSet::new(),
             peers: HashMap::new(),
+            banned: HashMap::new(),
             next_conn_id: 0,
             reactors: Arc::new(reactors),
             owner,
@@ -471,6 +485,7 @@ struct Actor {
     dialing: HashSet<NodeId>,
     dials: JoinSet<(DialTarget, Result<Upgraded, DialError>)>,
     peers: HashMap<NodeId, PeerSlot>,
+    banned: HashMap<NodeId, Instant>,
     next_conn_id: u64,
     reactors: Arc<Vec<ReactorSlot>>,
     owner: [Option<usize>; 256],
@@ -560,7 +575,39 @@ impl Actor {
                 let found = self.peers.get(&id).filter(|p| p.alive()).map(|p| p.stop(reason)).is_some();
                 let _ = reply.send(found);
             }
+            Command::FinishPeer { id, reason } => {
+                if let Some(p) = self.peers.get(&id).filter(|p| p.alive()) {
+                    let _ = p.stop_reason.set(DisconnectReason::Finished(reason));
+                    let conn = p.conn.clone();
+                    let grace = self.config.stop_grace;
+                    tokio::spawn(async move {
+                        if tokio::time::timeout(grace, conn.close_gracefully()).await.is_err() {
+                            conn.close();
+                        }
+                    });
+                }
+            }
+            Command::Ban { id, duration, reason } => {
+                info!(self.logger, "peer banned"; "peer" => %id, "for" => ?duration, "reason" => &reason);
+                self.banned.insert(id, Instant::now() + duration);
+                self.queue.remove(&id);
+                if let Some(p) = self.peers.get(&id).filter(|p| p.alive()) {
+                    p.stop(DisconnectReason::Banned(reason));
+                }
+            }
             Command::Stop { .. } => {}
+        }
+    }
+
+    /// Whether `id` is banned now (expired bans are forgotten).
+    fn is_banned(&mut self, id: &NodeId) -> bool {
+        match self.banned.get(id) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                self.banned.remove(id);
+                false
+            }
+            None => false,
         }
     }
 
@@ -568,6 +615,10 @@ impl Actor {
         let id = address.id();
         if id == self.id {
             return Err(SwitchError::DialSelf);
+        }
+        // One owner per peer: a persistent peer is dialed only by the persistent logic, at its configured address.
+        if !persistent && self.persistent.contains_key(&id) {
+            return Ok(());
         }
         if persistent {
             self.persistent.insert(id, address.clone());
@@ -589,6 +640,11 @@ impl Actor {
             let Some(target) = self.queue.pop_due(now) else { break };
             let id = target.address.id();
             if id == self.id || self.dialing.contains(&id) || self.peers.get(&id).is_some_and(PeerSlot::alive) {
+                continue;
+            }
+            if self.is_banned(&id) {
+                let reason = DialError::Rejected(RejectReason::Filtered("banned".into()));
+                self.emit(SwitchEvent::DialFailed { peer: id, address: target.address.to_string(), reason });
                 continue;
             }
             if !target.persistent {
@@ -672,6 +728,9 @@ impl Actor {
     /// Decides whether an upgraded connection becomes a peer; on refusal the connection is dropped (closed).
     fn admit(&mut self, up: Upgraded) -> Result<(), RejectReason> {
         let id = up.node_info.id;
+        if self.is_banned(&id) {
+            return Err(RejectReason::Filtered("banned".into()));
+        }
         let persistent = self.persistent.contains_key(&id);
         let mut previous = None;
         if let Some(existing) = self.peers.get(&id) {

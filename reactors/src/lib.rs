@@ -2,9 +2,10 @@
 //!
 //! - [`ping`]: application-level round-trip times to every peer; the smallest complete reactor and the template
 //!   for the others.
+//! - [`discovery`]: peer discovery (TM2 discovery or CometBFT PEX on the wire) with a persistent address book.
 //!
-//! Peer discovery with a persistent address book, and the Interledger reactors (route exchange with CCP
-//! semantics, packet forwarding with the semantics of the reference ilp-connector) arrive next.
+//! The Interledger reactors (route exchange with CCP semantics, packet forwarding with the semantics of the
+//! reference ilp-connector) arrive next.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,4 +26,5 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod discovery;
 pub mod ping;

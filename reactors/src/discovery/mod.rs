@@ -1,0 +1,552 @@
+//! Peer discovery: find the network from a few known addresses, remember it across restarts, and never be turned
+//! against our peers.
+//!
+//! - **Wire**: TM2's discovery messages on channel 0x50 (tm2 profile) or CometBFT's PEX on channel 0x00 (cometbft), so
+//!   real peers of either network can ask us for addresses and answer us ([`wire`]).
+//! - **Asking**: every `interval` we ask one random connected peer for addresses; outbound peers are asked when they
+//!   connect if the book is short, and seeds always. Only responses to our own requests are accepted, at most 250
+//!   addresses each; addresses are IP literals and are never resolved.
+//! - **Answering**: at most 30 addresses, shuffled: peers we are connected to, and addresses we reached in the last
+//!   24 hours (from the book, so a seed still has answers after its visitors leave). Never private peers, never the
+//!   requester, never invalid addresses. In the tm2 profile an empty answer is not sent (TM2 rejects empty lists).
+//! - **Abuse** ([`guard`]): requests faster than one per 2 s are dropped; unsolicited responses and malformed
+//!   messages are strikes; only sustained abuse (30 strikes in 10 minutes) earns a temporary ban, enforced by the
+//!   switch.
+//! - **Dialing** stays with the switch: discovery queues candidates there. The switch ignores them for persistent
+//!   peers, which its own redial logic owns.
+//! - **Outbound target**: while we have fewer outbound peers than `max_outbound`, the book supplies candidates
+//!   (proven first, with per-address backoff). Only when it cannot are the configured seeds dialed, and a seed is
+//!   disconnected once it has answered, unless it is also persistent.
+//! - **Seed mode**: crawl the book (dial, ask, disconnect after the answer) and answer every inbound request once,
+//!   then disconnect the requester.
+//! - **Address book** ([`book`]): persisted to `book_file` (atomically) every interval when changed, and on stop.
+
+pub mod book;
+pub mod guard;
+pub mod wire;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ledgerwire_p2p::{
+    ChannelDescriptor, Direction, EventItem, EventStream, PeerHandle, ReactorContext, ReactorEvent, SwitchBuilder,
+    SwitchError, SwitchEvent,
+};
+use ledgerwire_types::{HostAddress, NetAddress, NodeId, WireProfile};
+use slog::{Logger, debug, info, warn};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+use book::{AddressBook, Entry, Source};
+use guard::{Guard, GuardConfig, Verdict};
+use wire::Message;
+
+/// TM2's discovery channel.
+pub const TM2_CHANNEL: u8 = 0x50;
+/// CometBFT's PEX channel.
+pub const COMETBFT_CHANNEL: u8 = 0x00;
+
+/// The discovery channel of `profile`.
+pub fn channel(profile: WireProfile) -> u8 {
+    match profile {
+        WireProfile::Tm2 => TM2_CHANNEL,
+        WireProfile::CometBft => COMETBFT_CHANNEL,
+    }
+}
+
+/// The channel descriptor: priority 1, short queues, messages up to 64,000 bytes (CometBFT's bound; 250 addresses).
+pub fn descriptor(profile: WireProfile) -> ChannelDescriptor {
+    ChannelDescriptor::new(channel(profile), 1).with_send_queue_capacity(20).with_recv_message_capacity(64_000)
+}
+
+/// Discovery settings.
+#[derive(Clone, Debug)]
+pub struct DiscoveryConfig {
+    /// Wire profile.
+    pub profile: WireProfile,
+    /// How often to ask a peer for addresses and top up outbound peers. Default 30 s.
+    pub interval: Duration,
+    /// Outbound peers to aim for (the switch's `max_outbound`).
+    pub max_outbound: usize,
+    /// Seed nodes: dialed when the book cannot supply enough peers.
+    pub seeds: Vec<HostAddress>,
+    /// Crawl and answer-then-disconnect.
+    pub seed_mode: bool,
+    /// Peers never shared (and never stored).
+    pub private: HashSet<NodeId>,
+    /// Persistent peers (the switch dials them; discovery leaves them alone).
+    pub persistent: HashSet<NodeId>,
+    /// Where the book is kept; `None` keeps it in memory only.
+    pub book_file: Option<PathBuf>,
+    /// Most entries in the book. Default 1000.
+    pub book_capacity: usize,
+    /// Most addresses in one answer. Default 30.
+    pub max_shared: usize,
+    /// Abuse thresholds.
+    pub guard: GuardConfig,
+}
+
+impl DiscoveryConfig {
+    /// Defaults for `profile`.
+    pub fn new(profile: WireProfile, max_outbound: usize) -> Self {
+        DiscoveryConfig {
+            profile,
+            interval: Duration::from_secs(30),
+            max_outbound,
+            seeds: Vec::new(),
+            seed_mode: false,
+            private: HashSet::new(),
+            persistent: HashSet::new(),
+            book_file: None,
+            book_capacity: 1000,
+            max_shared: 30,
+            guard: GuardConfig::default(),
+        }
+    }
+}
+
+/// Something discovery did, for operators and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiscoveryEvent {
+    /// We answered a peer's request with these addresses.
+    Answered {
+        /// The requester.
+        peer: NodeId,
+        /// What we sent.
+        addresses: Vec<NetAddress>,
+    },
+    /// We asked a peer for addresses.
+    Asked {
+        /// The peer.
+        peer: NodeId,
+    },
+    /// A peer answered our request.
+    Learned {
+        /// The peer.
+        peer: NodeId,
+        /// Addresses that were new to the book.
+        new: usize,
+        /// Entries that did not parse.
+        invalid: usize,
+    },
+    /// A peer's message was ignored.
+    Dropped {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A peer was banned for abuse.
+    Banned {
+        /// The peer.
+        peer: NodeId,
+    },
+    /// We queued a dial.
+    Dialing {
+        /// The address.
+        address: HostAddress,
+        /// Whether it is a seed.
+        seed: bool,
+    },
+}
+
+enum Query {
+    Book(oneshot::Sender<Vec<Entry>>),
+}
+
+/// A handle to the running discovery reactor.
+#[derive(Clone, Debug)]
+pub struct DiscoveryHandle {
+    queries: mpsc::Sender<Query>,
+    events: broadcast::Sender<DiscoveryEvent>,
+}
+
+impl DiscoveryHandle {
+    /// The address book's entries, sorted by ID (empty if the reactor stopped).
+    pub async fn address_book(&self) -> Vec<Entry> {
+        let (tx, rx) = oneshot::channel();
+        if self.queries.send(Query::Book(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Discovery events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<DiscoveryEvent> {
+        self.events.subscribe()
+    }
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Query")
+    }
+}
+
+/// Registers the discovery reactor with a switch under construction, loads the address book, and starts the
+/// reactor. A corrupt book file is moved aside with a warning; the node then relies on its seeds.
+pub fn register(
+    builder: &mut SwitchBuilder,
+    config: DiscoveryConfig,
+    logger: Logger,
+) -> Result<DiscoveryHandle, SwitchError> {
+    let ctx = builder.add_reactor("discovery", &[descriptor(config.profile)], 256)?;
+    let own_id = builder.handle().id();
+    let clock = Clock::new();
+    let book = match &config.book_file {
+        Some(path) => {
+            match AddressBook::load(
+                path,
+                config.profile,
+                own_id,
+                config.private.clone(),
+                config.book_capacity,
+                clock.now(),
+            ) {
+                Ok(loaded) => {
+                    if let Some(aside) = &loaded.moved_aside {
+                        warn!(logger, "address book was corrupt; moved aside, starting from seeds";
+                            "file" => %path.display(), "moved_to" => %aside.display());
+                    }
+                    if loaded.skipped > 0 {
+                        warn!(logger, "address book entries skipped"; "count" => loaded.skipped);
+                    }
+                    info!(logger, "address book loaded"; "entries" => loaded.book.len(), "file" => %path.display());
+                    loaded.book
+                }
+                Err(e) => {
+                    warn!(logger, "cannot read the address book; starting empty"; "file" => %path.display(), "err" => %e);
+                    AddressBook::new(own_id, config.private.clone(), config.book_capacity)
+                }
+            }
+        }
+        None => AddressBook::new(own_id, config.private.clone(), config.book_capacity),
+    };
+    let (queries_tx, queries) = mpsc::channel(8);
+    let (events, _) = broadcast::channel(1024);
+    let switch_events = ctx.switch.subscribe(|e| {
+        matches!(e, SwitchEvent::DialFailed { .. } | SwitchEvent::PeerConnected { direction: Direction::Outbound, .. })
+    });
+    let seeds = config.seeds.iter().map(|s| (s.id(), s.clone())).collect();
+    let reactor = Discovery {
+        ctx,
+        config,
+        logger,
+        own_id,
+        book,
+        peers: HashMap::new(),
+        seeds,
+        recently_dialed: HashMap::new(),
+        clock,
+        events: events.clone(),
+        queries,
+        switch_events,
+    };
+    tokio::spawn(reactor.run());
+    Ok(DiscoveryHandle { queries: queries_tx, events })
+}
+
+/// Wall-clock seconds that advance with tokio's clock (so paused-time tests see time pass).
+#[derive(Debug)]
+struct Clock {
+    base_unix: u64,
+    base: Instant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let base_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        Clock { base_unix, base: Instant::now() }
+    }
+
+    fn now(&self) -> u64 {
+        self.base_unix + self.base.elapsed().as_secs()
+    }
+}
+
+struct PeerState {
+    handle: PeerHandle,
+    outbound: bool,
+    persistent: bool,
+    asked_at: Option<Instant>,
+    guard: Guard,
+}
+
+struct Discovery {
+    ctx: ReactorContext,
+    config: DiscoveryConfig,
+    logger: Logger,
+    own_id: NodeId,
+    book: AddressBook,
+    peers: HashMap<NodeId, PeerState>,
+    seeds: HashMap<NodeId, HostAddress>,
+    recently_dialed: HashMap<NodeId, Instant>,
+    clock: Clock,
+    events: broadcast::Sender<DiscoveryEvent>,
+    queries: mpsc::Receiver<Query>,
+    switch_events: EventStream,
+}
+
+/// Fisher–Yates with the operating system's random number generator.
+fn shuffle<T>(v: &mut [T]) {
+    for i in (1..v.len()).rev() {
+        let mut b = [0u8; 8];
+        let _ = getrandom::fill(&mut b);
+        let j = (u64::from_le_bytes(b) % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}
+
+impl Discovery {
+    fn emit(&self, e: DiscoveryEvent) {
+        let _ = self.events.send(e);
+    }
+
+    async fn run(mut self) {
+        let mut next_tick = Instant::now();
+        loop {
+            tokio::select! {
+                event = self.ctx.events.recv() => match event {
+                    Some(e) => self.on_event(e).await,
+                    None => break,
+                },
+                Some(item) = self.switch_events.recv() => self.on_switch_event(item),
+                Some(Query::Book(reply)) = self.queries.recv() => {
+                    let _ = reply.send(self.book.entries());
+                }
+                () = tokio::time::sleep_until(next_tick) => {
+                    self.tick().await;
+                    next_tick = Instant::now() + self.config.interval;
+                }
+            }
+        }
+        self.save(true);
+    }
+
+    fn save(&mut self, force: bool) {
+        let Some(path) = self.config.book_file.clone() else { return };
+        let result = if force {
+            self.book.flush(&path, self.config.profile).map(|()| true)
+        } else {
+            self.book.save(&path, self.config.profile)
+        };
+        match result {
+            Ok(true) => debug!(self.logger, "address book saved"; "entries" => self.book.len()),
+            Ok(false) => {}
+            Err(e) => warn!(self.logger, "cannot save the address book"; "file" => %path.display(), "err" => %e),
+        }
+    }
+
+    fn on_switch_event(&mut self, item: EventItem) {
+        let now = self.clock.now();
+        match item {
+            EventItem::Event(SwitchEvent::DialFailed { peer, .. }) => self.book.mark_failure(&peer, now),
+            EventItem::Event(SwitchEvent::PeerConnected { peer, .. }) => self.book.mark_success(&peer, now),
+            _ => {}
+        }
+    }
+
+    async fn tick(&mut self) {
+        let now = self.clock.now();
+        let expired = self.book.expire(now);
+        if expired > 0 {
+            debug!(self.logger, "address book entries expired"; "count" => expired);
+        }
+        let ttl = self.config.interval * 2;
+        self.recently_dialed.retain(|_, t| t.elapsed() < ttl);
+        self.top_up().await;
+        self.ask_someone().await;
+        self.save(false);
+    }
+
+    /// Dials book candidates while below the outbound target; seeds only when the book cannot supply enough.
+    async fn top_up(&mut self) {
+        let outbound = self.peers.values().filter(|p| p.outbound && !p.persistent).count();
+        let need = self.config.max_outbound.saturating_sub(outbound);
+        if need == 0 {
+            return;
+        }
+        let now = self.clock.now();
+        let exclude = |id: &NodeId| {
+            self.peers.contains_key(id) || self.recently_dialed.contains_key(id) || self.config.persistent.contains(id)
+        };
+        let candidates = self.book.dial_candidates(now, need, exclude, |v| shuffle(v));
+        let short = candidates.len() < need;
+        for address in candidates {
+            self.book.mark_attempt(&address.id(), now);
+            self.dial(HostAddress::from(address), false).await;
+        }
+        if short {
+            let mut seeds: Vec<HostAddress> = self
+                .seeds
+                .values()
+                .filter(|s| !self.peers.contains_key(&s.id()) && !self.recently_dialed.contains_key(&s.id()))
+                .cloned()
+                .collect();
+            shuffle(&mut seeds);
+            for s in seeds {
+                self.dial(s, true).await;
+            }
+        }
+    }
+
+    async fn dial(&mut self, address: HostAddress, seed: bool) {
+        self.recently_dialed.insert(address.id(), Instant::now());
+        self.emit(DiscoveryEvent::Dialing { address: address.clone(), seed });
+        if let Err(e) = self.ctx.switch.dial(address).await {
+            debug!(self.logger, "dial not queued"; "err" => %e);
+        }
+    }
+
+    /// Asks one random connected peer without an outstanding request.
+    async fn ask_someone(&mut self) {
+        let timeout = self.config.interval;
+        let mut ids: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.asked_at.is_none_or(|t| t.elapsed() >= timeout))
+            .map(|(id, _)| *id)
+            .collect();
+        shuffle(&mut ids);
+        if let Some(id) = ids.first() {
+            self.ask(*id).await;
+        }
+    }
+
+    async fn ask(&mut self, id: NodeId) {
+        let channel = channel(self.config.profile);
+        let bytes = wire::encode(self.config.profile, &Message::Request);
+        if let Some(p) = self.peers.get_mut(&id)
+            && p.handle.send(channel, bytes).await.is_ok()
+        {
+            p.asked_at = Some(Instant::now());
+            self.emit(DiscoveryEvent::Asked { peer: id });
+        }
+    }
+
+    async fn on_event(&mut self, event: ReactorEvent) {
+        match event {
+            ReactorEvent::PeerUp(handle) => {
+                let info = handle.info();
+                let id = handle.id();
+                let now = self.clock.now();
+                if let Some(advertised) = info.node_info.advertised_address() {
+                    self.book.add(advertised, Source::SelfReported, now);
+                }
+                let outbound = info.direction == Direction::Outbound;
+                if outbound {
+                    self.book.mark_success(&id, now);
+                }
+                let persistent = info.persistent || self.config.persistent.contains(&id);
+                self.peers
+                    .insert(id, PeerState { handle, outbound, persistent, asked_at: None, guard: Guard::default() });
+                let short = self.book.len() < self.config.book_capacity / 2;
+                if outbound && (short || self.seeds.contains_key(&id) || self.config.seed_mode) {
+                    self.ask(id).await;
+                }
+            }
+            ReactorEvent::PeerDown { peer, .. } => {
+                self.peers.remove(&peer);
+            }
+            ReactorEvent::Message { peer, msg, .. } => self.on_message(peer, &msg).await,
+        }
+    }
+
+    async fn strike(&mut self, peer: NodeId, weight: usize, reason: &'static str) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let verdict = p.guard.strike(Instant::now(), weight, &self.config.guard);
+        self.judge(peer, verdict, reason).await;
+    }
+
+    async fn judge(&mut self, peer: NodeId, verdict: Verdict, reason: &'static str) {
+        match verdict {
+            Verdict::Accept => {}
+            Verdict::Drop => self.emit(DiscoveryEvent::Dropped { peer, reason }),
+            Verdict::Ban => {
+                warn!(self.logger, "banning peer for discovery abuse"; "peer" => %peer, "last" => reason);
+                self.emit(DiscoveryEvent::Banned { peer });
+                self.ctx.switch.ban(peer, self.config.guard.ban_duration, format!("discovery abuse ({reason})")).await;
+            }
+        }
+    }
+
+    async fn on_message(&mut self, peer: NodeId, msg: &[u8]) {
+        match wire::decode(self.config.profile, msg) {
+            Err(e) => {
+                debug!(self.logger, "malformed discovery message"; "peer" => %peer, "err" => %e);
+                self.strike(peer, 5, "malformed message").await;
+            }
+            Ok(Message::Request) => {
+                let Some(p) = self.peers.get_mut(&peer) else { return };
+                let verdict = p.guard.on_request(Instant::now(), &self.config.guard);
+                if verdict != Verdict::Accept {
+                    return self.judge(peer, verdict, "request too soon").await;
+                }
+                self.answer(peer).await;
+            }
+            Ok(Message::Response { addresses, invalid }) => {
+                let Some(p) = self.peers.get_mut(&peer) else { return };
+                if p.asked_at.take().is_none() {
+                    return self.strike(peer, 1, "unsolicited response").await;
+                }
+                let persistent = p.persistent;
+                let now = self.clock.now();
+                let mut new = 0;
+                for a in addresses {
+                    if a.id() != self.own_id && self.book.add(a, Source::Peer(peer), now) == book::Added::New {
+                        new += 1;
+                    }
+                }
+                self.emit(DiscoveryEvent::Learned { peer, new, invalid });
+                let is_seed = self.seeds.contains_key(&peer);
+                if (is_seed || self.config.seed_mode) && !persistent {
+                    let why = if is_seed { "seed answered" } else { "crawled" };
+                    self.ctx.switch.finish_peer(peer, why).await;
+                }
+                if new > 0 {
+                    self.top_up().await;
+                }
+            }
+        }
+    }
+
+    /// Answers a request: up to `max_shared` connected or recently reached addresses, shuffled.
+    async fn answer(&mut self, requester: NodeId) {
+        let now = self.clock.now();
+        let private = &self.config.private;
+        let skip = |id: &NodeId| *id == requester || private.contains(id);
+        let mut addresses = self.book.recently_reached(now, skip);
+        for (id, p) in &self.peers {
+            if skip(id) {
+                continue;
+            }
+            if let Some(a) = p.handle.info().node_info.advertised_address()
+                && !addresses.iter().any(|x| x.id() == a.id())
+            {
+                addresses.push(a);
+            }
+        }
+        shuffle(&mut addresses);
+        addresses.truncate(self.config.max_shared);
+        let persistent = self.peers.get(&requester).is_some_and(|p| p.persistent);
+        // TM2 treats an empty response as invalid: say nothing instead.
+        if !(addresses.is_empty() && self.config.profile == WireProfile::Tm2) {
+            let bytes =
+                wire::encode(self.config.profile, &Message::Response { addresses: addresses.clone(), invalid: 0 });
+            if let Some(p) = self.peers.get(&requester) {
+                let _ = p.handle.send(channel(self.config.profile), bytes).await;
+            }
+            self.emit(DiscoveryEvent::Answered { peer: requester, addresses });
+        }
+        if self.config.seed_mode && !persistent {
+            self.ctx.switch.finish_peer(requester, "seed answered").await;
+        }
+    }
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery").field("peers", &self.peers.len()).field("book", &self.book.len()).finish()
+    }
+}
