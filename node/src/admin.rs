@@ -7,6 +7,7 @@
 //! | `POST /peers` | `{"address": "id@host:port", "persistent": false}` queues a dial |
 //! | `DELETE /peers/{id}` | disconnects a peer and stops redialing it until restart |
 //! | `GET /events` | switch events as server-sent events; `missed` reports events a slow reader lost |
+//! | `GET /addrbook` | the address book: address, source, first seen, last attempt, last success, failures |
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ledgerwire_p2p::node_info::{NodeInfo, ProtocolVersions};
 use ledgerwire_p2p::{EventItem, Switch, SwitchError, SwitchEvent};
+use ledgerwire_reactors::discovery::DiscoveryHandle;
+use ledgerwire_reactors::discovery::book::Source;
 use ledgerwire_reactors::ping::PingHandle;
 use ledgerwire_types::{HostAddress, NodeId, WireProfile};
 use serde_json::{Value, json};
@@ -36,6 +39,8 @@ pub struct AdminState {
     pub switch: Switch,
     /// Ping measurements.
     pub pings: PingHandle,
+    /// Peer discovery, if enabled.
+    pub discovery: Option<DiscoveryHandle>,
     /// The bearer token.
     pub token: Arc<str>,
     /// Our profile.
@@ -49,6 +54,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/peers", get(peers).post(dial))
         .route("/peers/{id}", axum::routing::delete(disconnect))
         .route("/events", get(events))
+        .route("/addrbook", get(addrbook))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -183,6 +189,32 @@ async fn disconnect(State(state): State<AdminState>, Path(id): Path<String>) -> 
     } else {
         error(StatusCode::NOT_FOUND, format!("{id} is not connected"))
     }
+}
+
+async fn addrbook(State(state): State<AdminState>) -> Response {
+    let Some(discovery) = &state.discovery else {
+        return error(StatusCode::NOT_FOUND, "peer discovery is off (p2p.pex = false)");
+    };
+    let entries: Vec<Value> = discovery
+        .address_book()
+        .await
+        .into_iter()
+        .map(|e| {
+            json!({
+                "address": e.address.to_string(),
+                "source": match e.source {
+                    Source::Config => "config".to_owned(),
+                    Source::SelfReported => "self".to_owned(),
+                    Source::Peer(id) => id.to_string(),
+                },
+                "first_seen": e.first_seen,
+                "last_attempt": e.last_attempt,
+                "last_success": e.last_success,
+                "failures": e.failures,
+            })
+        })
+        .collect();
+    axum::Json(Value::Array(entries)).into_response()
 }
 
 /// A switch event as JSON (what `/events` sends and `ledgerwire events` prints).

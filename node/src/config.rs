@@ -75,6 +75,10 @@ pub struct P2pSection {
     pub pex: bool,
     /// Comma-separated seed nodes.
     pub seeds: String,
+    /// Seed mode: crawl, answer each request once, disconnect.
+    pub seed_mode: bool,
+    /// How often discovery asks a peer for addresses.
+    pub discovery_interval: String,
     /// Address book file, relative to home.
     pub addr_book_file: String,
     /// Handshake deadline.
@@ -128,6 +132,8 @@ impl Default for P2pSection {
             recv_rate: 5_120_000,
             pex: true,
             seeds: String::new(),
+            seed_mode: false,
+            discovery_interval: "30s".into(),
             addr_book_file: "config/addrbook.json".into(),
             handshake_timeout: "3s".into(),
             dial_timeout: "3s".into(),
@@ -179,6 +185,10 @@ pub struct NodeConfig {
     pub seeds: Vec<HostAddress>,
     /// Whether peer discovery runs.
     pub pex: bool,
+    /// Seed mode.
+    pub seed_mode: bool,
+    /// Discovery interval.
+    pub discovery_interval: Duration,
     /// Address book file.
     pub addr_book_file: PathBuf,
     /// Connection limits and deadlines.
@@ -337,6 +347,8 @@ impl ConfigFile {
             private_peer_ids,
             seeds,
             pex: p.pex,
+            seed_mode: p.seed_mode,
+            discovery_interval: duration_of("p2p.discovery_interval", &p.discovery_interval, false)?,
             addr_book_file: path("p2p.addr_book_file", &p.addr_book_file)?,
             max_inbound: usize_of("p2p.max_num_inbound_peers", p.max_num_inbound_peers)?,
             max_outbound: usize_of("p2p.max_num_outbound_peers", p.max_num_outbound_peers)?,
@@ -417,8 +429,12 @@ send_rate = {send_rate}
 recv_rate = {recv_rate}
 # Peer discovery: exchange addresses with peers and keep an address book.
 pex = {pex}
-# Comma-separated id@host:port seed nodes, asked for addresses when the address book runs short.
+# Comma-separated id@host:port seed nodes, dialed when the address book cannot supply enough peers.
 seeds = {seeds}
+# Seed mode: crawl the network, answer each address request once, then disconnect the requester.
+seed_mode = {seed_mode}
+# How often to ask a peer for addresses and top up outbound peers (Go duration).
+discovery_interval = {discovery_interval}
 # Where the address book is kept.
 addr_book_file = {addr_book}
 # Deadline for each handshake step (secret connection, then NodeInfo) of every connection.
@@ -450,6 +466,8 @@ token_file = {token_file}
         recv_rate = p.recv_rate,
         pex = p.pex,
         seeds = q(&p.seeds),
+        seed_mode = p.seed_mode,
+        discovery_interval = q(&p.discovery_interval),
         addr_book = q(&p.addr_book_file),
         handshake = q(&p.handshake_timeout),
         dial = q(&p.dial_timeout),

@@ -60,6 +60,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the running node's address book.
+    Addrbook {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow the running node's events, one JSON object per line.
     Events {
         /// The node's home directory.
@@ -133,6 +142,16 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 print_peers(&peers);
             }
         }
+        Command::Addrbook { home, json } => {
+            let config = NodeConfig::load(&home)?;
+            let token = node::read_token(&config.admin_token_file)?;
+            let book = client::get_json(node::admin_address(&config)?, &token, "/addrbook").await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&book)?);
+            } else {
+                print_book(&book);
+            }
+        }
         Command::Events { home } => {
             let config = NodeConfig::load(&home)?;
             let token = node::read_token(&config.admin_token_file)?;
@@ -167,6 +186,27 @@ fn print_peers(peers: &serde_json::Value) {
         );
     }
     println!("{} peer(s)", list.len());
+}
+
+fn print_book(book: &serde_json::Value) {
+    let list = book.as_array().cloned().unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let ago =
+        |v: &serde_json::Value| v.as_u64().map_or("never".to_owned(), |t| format!("{}s ago", now.saturating_sub(t)));
+    println!("{:<70} {:<12} {:>14} {:>14} {:>8}", "ADDRESS", "SOURCE", "LAST ATTEMPT", "LAST SUCCESS", "FAILURES");
+    for e in &list {
+        let source = e["source"].as_str().unwrap_or("");
+        let source = if source.len() > 12 { "peer" } else { source };
+        println!(
+            "{:<70} {:<12} {:>14} {:>14} {:>8}",
+            e["address"].as_str().unwrap_or(""),
+            source,
+            ago(&e["last_attempt"]),
+            ago(&e["last_success"]),
+            e["failures"]
+        );
+    }
+    println!("{} address(es)", list.len());
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

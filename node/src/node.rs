@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ledgerwire_p2p::{Switch, SwitchBuilder};
+use ledgerwire_reactors::discovery::{self, DiscoveryConfig, DiscoveryHandle};
 use ledgerwire_reactors::ping::{self, PingConfig, PingHandle};
 use ledgerwire_types::{NodeKey, NodeKeyError, WireProfile, atomic_file};
 use slog::{Logger, info};
@@ -135,6 +136,8 @@ pub struct RunningNode {
     pub switch: Switch,
     /// Ping measurements.
     pub pings: PingHandle,
+    /// Peer discovery, if `pex` is on.
+    pub discovery: Option<DiscoveryHandle>,
     /// Where the admin API listens.
     pub admin_addr: std::net::SocketAddr,
     admin_stop: oneshot::Sender<()>,
@@ -149,6 +152,18 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
     let token = read_token(&config.admin_token_file)?;
     let mut builder = SwitchBuilder::new(key, config.profile, config.switch_config(), logger.clone());
     let pings = ping::register(&mut builder, PingConfig::default(), logger.clone())?;
+    let discovery = if config.pex {
+        let mut d = DiscoveryConfig::new(config.profile, config.max_outbound);
+        d.interval = config.discovery_interval;
+        d.seeds = config.seeds.clone();
+        d.seed_mode = config.seed_mode;
+        d.private = config.private_peer_ids.iter().copied().collect();
+        d.persistent = config.persistent_peers.iter().map(|a| a.id()).collect();
+        d.book_file = Some(config.addr_book_file.clone());
+        Some(discovery::register(&mut builder, d, logger.clone())?)
+    } else {
+        None
+    };
     let admin_listener = tokio::net::TcpListener::bind(config.admin_laddr)
         .await
         .map_err(|e| NodeError::Admin { addr: config.admin_laddr, reason: e.to_string() })?;
@@ -164,8 +179,13 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         atomic_file::write_atomic(path, format!("{admin_addr}\n").as_bytes(), 0o644)
     };
     record(&admin_addr_file).map_err(|source| NodeError::Write { path: admin_addr_file.clone(), source })?;
-    let state =
-        AdminState { switch: switch.clone(), pings: pings.clone(), token: token.into(), profile: config.profile };
+    let state = AdminState {
+        switch: switch.clone(),
+        pings: pings.clone(),
+        discovery: discovery.clone(),
+        token: token.into(),
+        profile: config.profile,
+    };
     let (admin_stop, stopped) = oneshot::channel::<()>();
     let admin_task = tokio::spawn(admin::serve(admin_listener, state, async move {
         let _ = stopped.await;
@@ -174,7 +194,7 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         "id" => %switch.id(), "profile" => %config.profile, "network" => &config.network,
         "p2p" => switch.listen_addr().map(|a| a.to_string()), "admin" => admin::describe(admin_addr),
         "persistent_peers" => config.persistent_peers.len());
-    Ok(RunningNode { switch, pings, admin_addr, admin_stop, admin_task, admin_addr_file, logger })
+    Ok(RunningNode { switch, pings, discovery, admin_addr, admin_stop, admin_task, admin_addr_file, logger })
 }
 
 impl RunningNode {

@@ -143,7 +143,8 @@ async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
         let status = client::get_json(a.admin, &a.token, "/status").await.unwrap();
         assert_eq!((status["id"].as_str(), status["profile"].as_str()), (Some(id1.as_str()), Some(profile)));
         assert_eq!(status["node_info"]["network"], "itest");
-        assert_eq!(status["node_info"]["channels"], serde_json::json!(["0x70"]));
+        let discovery = if profile == "tm2" { "0x50" } else { "0x00" };
+        assert_eq!(status["node_info"]["channels"], serde_json::json!(["0x70", discovery]));
         assert!(matches!(
             client::get_json(a.admin, "wrong-token-xxxxxxxx", "/status").await,
             Err(client::ClientError::Status { status: 401, .. })
@@ -158,12 +159,25 @@ async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
         let table = String::from_utf8(out.stdout).unwrap();
         assert!(table.contains(&b.id) && table.contains("1 peer(s)"), "{table}");
 
+        // b dialed a, so a is a proven entry of b's address book.
+        let book = client::get_json(b.admin, &b.token, "/addrbook").await.unwrap();
+        let entry = book
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["address"].as_str().unwrap().starts_with(&id1))
+            .expect("a in b's book");
+        assert!(entry["last_success"].is_u64(), "{entry}");
+        let out = run(&["addrbook", "--home", h2.to_str().unwrap()]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&id1), "{}", String::from_utf8_lossy(&out.stderr));
+
         // SIGTERM: both stop cleanly and say so.
         assert!(sigterm(&mut b).await.success());
         assert!(sigterm(&mut a).await.success());
         wait_log(&mut a.logs, "node stopped").await;
         wait_log(&mut b.logs, "node stopped").await;
         assert!(!h1.join("data/admin.addr").exists(), "a clean stop removes the runtime address file");
+        assert!(h2.join("config/addrbook.json").exists(), "the address book is saved on stop");
     }
 }
 
@@ -257,7 +271,7 @@ async fn the_events_command_prints_each_event_as_a_json_line() {
                     .await
                     .unwrap();
             assert_eq!(queued["queued"], target.as_str());
-            if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await {
+            if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await {
                 return line;
             }
         }
