@@ -23,8 +23,9 @@ use ledgerwire_p2p::{
     ChannelDescriptor, EventItem, EventStream, MConnectionConfig, PeerHandle, ReactorContext, ReactorEvent, Switch,
     SwitchBuilder, SwitchConfig, SwitchEvent,
 };
+use ledgerwire_reactors::discovery::{self, DiscoveryConfig, DiscoveryEvent, DiscoveryHandle};
 use ledgerwire_types::{HostAddress, NodeId, NodeKey, WireProfile};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// The echo reactor's channel.
 pub const ECHO_CHANNEL: u8 = 0x7e;
@@ -54,6 +55,35 @@ pub struct NodeOptions {
     pub private: Vec<NodeId>,
     /// Network name.
     pub network: String,
+    /// Run peer discovery with these settings.
+    pub discovery: Option<DiscoveryOptions>,
+}
+
+/// Discovery settings for a test node.
+#[derive(Clone, Debug)]
+pub struct DiscoveryOptions {
+    /// Seed nodes.
+    pub seeds: Vec<HostAddress>,
+    /// Seed mode.
+    pub seed_mode: bool,
+    /// Where to keep the address book.
+    pub book_file: Option<std::path::PathBuf>,
+    /// How often to ask and top up.
+    pub interval: Duration,
+    /// Outbound peers to aim for (also the switch's outbound limit).
+    pub max_outbound: usize,
+}
+
+impl Default for DiscoveryOptions {
+    fn default() -> Self {
+        DiscoveryOptions {
+            seeds: Vec::new(),
+            seed_mode: false,
+            book_file: None,
+            interval: Duration::from_millis(100),
+            max_outbound: 10,
+        }
+    }
 }
 
 impl Default for NodeOptions {
@@ -66,6 +96,7 @@ impl Default for NodeOptions {
             persistent: Vec::new(),
             private: Vec::new(),
             network: "test-net".into(),
+            discovery: None,
         }
     }
 }
@@ -83,6 +114,10 @@ pub struct TestNode {
     pub address: HostAddress,
     /// Events since start.
     pub events: EventStream,
+    /// The discovery reactor, if running.
+    pub discovery: Option<DiscoveryHandle>,
+    /// Discovery events since start.
+    pub discovery_events: Option<broadcast::Receiver<DiscoveryEvent>>,
     echo: mpsc::Sender<EchoRequest>,
 }
 
@@ -108,8 +143,24 @@ impl TestNode {
         config.persistent_peers = opts.persistent.clone();
         config.private_peer_ids = opts.private.clone();
         fast(&mut config);
+        if let Some(d) = &opts.discovery {
+            config.max_outbound = d.max_outbound;
+        }
         (opts.tweak)(&mut config);
-        let mut builder = SwitchBuilder::new(key.clone(), opts.profile, config, logger());
+        let mut builder = SwitchBuilder::new(key.clone(), opts.profile, config.clone(), logger());
+        let discovery = opts.discovery.as_ref().map(|d| {
+            let mut c = DiscoveryConfig::new(opts.profile, d.max_outbound);
+            c.seeds = d.seeds.clone();
+            c.seed_mode = d.seed_mode;
+            c.book_file = d.book_file.clone();
+            c.interval = d.interval;
+            // The guard limits how often *others* may ask; test peers ask every 100 ms or more.
+            c.guard.min_request_interval = Duration::from_millis(50);
+            c.private = opts.private.iter().copied().collect();
+            c.persistent = opts.persistent.iter().map(|a| a.id()).collect();
+            discovery::register(&mut builder, c, logger()).unwrap()
+        });
+        let discovery_events = discovery.as_ref().map(|d| d.subscribe());
         let ctx = builder
             .add_reactor("echo", &[ChannelDescriptor::new(ECHO_CHANNEL, 1).with_send_queue_capacity(64)], 256)
             .unwrap();
@@ -119,7 +170,7 @@ impl TestNode {
         tokio::spawn(echo_reactor(ctx, requests));
         let listen = switch.listen_addr().unwrap();
         let address = HostAddress::parse(&format!("{}@{listen}", switch.id()), opts.profile).unwrap();
-        TestNode { id: switch.id(), switch, key, address, events, echo }
+        TestNode { id: switch.id(), switch, key, address, events, discovery, discovery_events, echo }
     }
 
     /// Dials `other` and waits until both sides report the connection.
@@ -150,6 +201,22 @@ impl TestNode {
     /// Waits for an event matching `pred` (panics after [`PATIENCE`]).
     pub async fn wait_for(&mut self, pred: impl Fn(&SwitchEvent) -> bool) -> SwitchEvent {
         wait_for(&mut self.events, pred).await
+    }
+
+    /// Waits for a discovery event matching `pred` (panics after [`PATIENCE`]).
+    pub async fn wait_for_discovery(&mut self, pred: impl Fn(&DiscoveryEvent) -> bool) -> DiscoveryEvent {
+        let rx = self.discovery_events.as_mut().expect("discovery runs on this node");
+        let found = tokio::time::timeout(PATIENCE, async {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if pred(&e) => return e,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => panic!("discovery stopped"),
+                }
+            }
+        })
+        .await;
+        found.expect("the expected discovery event did not come in time")
     }
 
     /// Connected peers' IDs.

@@ -368,8 +368,12 @@ impl Discovery {
             return;
         }
         let now = self.clock.now();
+        // Seeds are dialed only as a fallback below, never as ordinary peers (they hang up after answering).
         let exclude = |id: &NodeId| {
-            self.peers.contains_key(id) || self.recently_dialed.contains_key(id) || self.config.persistent.contains(id)
+            self.peers.contains_key(id)
+                || self.recently_dialed.contains_key(id)
+                || self.config.persistent.contains(id)
+                || self.seeds.contains_key(id)
         };
         let candidates = self.book.dial_candidates(now, need, exclude, |v| shuffle(v));
         let short = candidates.len() < need;
