@@ -160,6 +160,7 @@ enum Query {
 pub struct DiscoveryHandle {
     queries: mpsc::Sender<Query>,
     events: broadcast::Sender<DiscoveryEvent>,
+    stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl DiscoveryHandle {
@@ -175,6 +176,12 @@ impl DiscoveryHandle {
     /// Discovery events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<DiscoveryEvent> {
         self.events.subscribe()
+    }
+
+    /// Waits until the reactor has stopped (after the switch stopped) and written the address book a last time.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.clone();
+        let _ = rx.wait_for(|done| *done).await;
     }
 }
 
@@ -224,6 +231,7 @@ pub fn register(
         None => AddressBook::new(own_id, config.private.clone(), config.book_capacity),
     };
     let (queries_tx, queries) = mpsc::channel(8);
+    let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
     let (events, _) = broadcast::channel(1024);
     let switch_events = ctx.switch.subscribe(|e| {
         matches!(e, SwitchEvent::DialFailed { .. } | SwitchEvent::PeerConnected { direction: Direction::Outbound, .. })
@@ -243,8 +251,11 @@ pub fn register(
         queries,
         switch_events,
     };
-    tokio::spawn(reactor.run());
-    Ok(DiscoveryHandle { queries: queries_tx, events })
+    tokio::spawn(async move {
+        reactor.run().await;
+        let _ = stopped_tx.send(true);
+    });
+    Ok(DiscoveryHandle { queries: queries_tx, events, stopped })
 }
 
 /// Wall-clock seconds that advance with tokio's clock (so paused-time tests see time pass).
