@@ -159,6 +159,7 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         d.seed_mode = config.seed_mode;
         d.private = config.private_peer_ids.iter().copied().collect();
         d.persistent = config.persistent_peers.iter().map(|a| a.id()).collect();
+        d.persistent_addresses = config.persistent_peers.clone();
         d.book_file = Some(config.addr_book_file.clone());
         Some(discovery::register(&mut builder, d, logger.clone())?)
     } else {

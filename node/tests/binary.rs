@@ -168,6 +168,7 @@ async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
             .find(|e| e["address"].as_str().unwrap().starts_with(&id1))
             .expect("a in b's book");
         assert!(entry["last_success"].is_u64(), "{entry}");
+        assert_eq!(entry["source"], "config", "a persistent peer's configured address");
         let out = run(&["addrbook", "--home", h2.to_str().unwrap()]);
         assert!(String::from_utf8_lossy(&out.stdout).contains(&id1), "{}", String::from_utf8_lossy(&out.stderr));
 

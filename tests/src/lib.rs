@@ -158,6 +158,7 @@ impl TestNode {
             c.guard.min_request_interval = Duration::from_millis(50);
             c.private = opts.private.iter().copied().collect();
             c.persistent = opts.persistent.iter().map(|a| a.id()).collect();
+            c.persistent_addresses = opts.persistent.clone();
             discovery::register(&mut builder, c, logger()).unwrap()
         });
         let discovery_events = discovery.as_ref().map(|d| d.subscribe());

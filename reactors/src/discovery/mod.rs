@@ -77,6 +77,8 @@ pub struct DiscoveryConfig {
     pub private: HashSet<NodeId>,
     /// Persistent peers (the switch dials them; discovery leaves them alone).
     pub persistent: HashSet<NodeId>,
+    /// Persistent peers' configured addresses, stored in the book as `config` (IP literals only).
+    pub persistent_addresses: Vec<HostAddress>,
     /// Where the book is kept; `None` keeps it in memory only.
     pub book_file: Option<PathBuf>,
     /// Most entries in the book. Default 1000.
@@ -98,6 +100,7 @@ impl DiscoveryConfig {
             seed_mode: false,
             private: HashSet::new(),
             persistent: HashSet::new(),
+            persistent_addresses: Vec::new(),
             book_file: None,
             book_capacity: 1000,
             max_shared: 30,
@@ -230,6 +233,12 @@ pub fn register(
         }
         None => AddressBook::new(own_id, config.private.clone(), config.book_capacity),
     };
+    let mut book = book;
+    // The operator's own addresses (IP literals; names are resolved only when dialing) are stored as `config`:
+    // shared once reached, never overwritten by what peers say.
+    for configured in config.seeds.iter().chain(&config.persistent_addresses).filter_map(HostAddress::to_net_address) {
+        book.add(configured, Source::Config, clock.now());
+    }
     let (queries_tx, queries) = mpsc::channel(8);
     let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
     let (events, _) = broadcast::channel(1024);
