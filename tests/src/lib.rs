@@ -23,6 +23,7 @@ use ledgerwire_p2p::{
     ChannelDescriptor, EventItem, EventStream, MConnectionConfig, PeerHandle, ReactorContext, ReactorEvent, Switch,
     SwitchBuilder, SwitchConfig, SwitchEvent,
 };
+use ledgerwire_reactors::discovery::book::Entry;
 use ledgerwire_reactors::discovery::{self, DiscoveryConfig, DiscoveryEvent, DiscoveryHandle};
 use ledgerwire_types::{HostAddress, NodeId, NodeKey, WireProfile};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -218,6 +219,22 @@ impl TestNode {
         })
         .await;
         found.expect("the expected discovery event did not come in time")
+    }
+
+    /// Waits until the address book holds an entry for `id` that satisfies `pred`, and returns it (panics after
+    /// [`PATIENCE`]). The switch announces a peer before the discovery reactor has recorded it, so tests that check
+    /// the book after a switch event wait here rather than read once.
+    pub async fn wait_for_book_entry(&self, id: NodeId, pred: impl Fn(&Entry) -> bool) -> Entry {
+        let discovery = self.discovery.as_ref().expect("discovery runs on this node");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let book = discovery.address_book().await;
+            if let Some(entry) = book.into_iter().find(|e| e.address.id() == id && pred(e)) {
+                return entry;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no matching book entry for {id} in time");
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Connected peers' IDs.

@@ -41,9 +41,7 @@ async fn peers_ask_periodically_answer_and_dial_and_persist_what_they_learn() {
         let hub_id = hub.id;
         a.wait_for_discovery(|e| matches!(e, DiscoveryEvent::Asked { peer } if *peer == hub_id)).await;
         a.wait_for(connected(c.id)).await;
-        let entry =
-            a.discovery.as_ref().unwrap().address_book().await.into_iter().find(|e| e.address.id() == c.id).unwrap();
-        assert!(entry.last_success.is_some());
+        let entry = a.wait_for_book_entry(c.id, |e| e.last_success.is_some()).await;
         assert!(matches!(entry.source, Source::SelfReported | Source::Peer(_)));
         // What was learned is on disk, readable JSON.
         a.switch.stop().await;
