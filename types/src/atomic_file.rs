@@ -7,18 +7,17 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// Length of the random hex suffix of a temporary file's name.
+const SUFFIX_HEX_LEN: usize = 12;
+
 /// Atomically replaces the file at `path` with `contents`, creating it with Unix permission bits `mode` (for example
-/// `0o600` for secrets). Parent directories must exist. Leftover temporary files from a crash are named
-/// `.<file name>.tmp-<random>` in the same directory.
+/// `0o600` for secrets). Parent directories must exist. A crash mid-write can leave a temporary file named
+/// `.<file name>.tmp-<random>` in the same directory; [`remove_leftovers`] deletes those.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let mut suffix = [0u8; 6];
+    let (dir, prefix) = split(path)?;
+    let mut suffix = [0u8; SUFFIX_HEX_LEN / 2];
     getrandom::fill(&mut suffix).map_err(io::Error::other)?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), hex::encode(suffix)));
+    let tmp = dir.join(format!("{prefix}{}", hex::encode(suffix)));
 
     let result = (|| {
         let mut file = open_new(&tmp, mode)?;
@@ -32,6 +31,44 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Deletes the temporary files that interrupted [`write_atomic`] calls for `path` left behind, and returns how many
+/// it deleted. Call it before the first write of a process that is the file's only writer (for example when it loads
+/// the file at startup); a concurrent writer's temporary file would be deleted too.
+pub fn remove_leftovers(path: &Path) -> io::Result<usize> {
+    let (dir, prefix) = split(path)?;
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_leftover = name.to_str().and_then(|n| n.strip_prefix(prefix.as_str())).is_some_and(|suffix| {
+            suffix.len() == SUFFIX_HEX_LEN && suffix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if is_leftover && entry.file_type()?.is_file() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The directory of `path` and the name prefix of its temporary files.
+fn split(path: &Path) -> io::Result<(PathBuf, String)> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    Ok((dir, format!(".{}.tmp-", name.to_string_lossy())))
 }
 
 #[cfg(unix)]
@@ -78,6 +115,30 @@ mod tests {
         let path = dir.path().join("secret");
         write_atomic(&path, b"x", 0o600).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_writes_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("book.json");
+        write_atomic(&path, b"kept", 0o644).unwrap();
+        // What a crash between creating and renaming the temporary file leaves behind.
+        fs::write(dir.path().join(".book.json.tmp-0123456789ab"), b"torn").unwrap();
+        fs::write(dir.path().join(".book.json.tmp-fedcba987654"), b"torn").unwrap();
+        // Not ours: another file's leftover, a different suffix, an unrelated file.
+        let others = [".other.json.tmp-0123456789ab", ".book.json.tmp-notours", "book.json.bak"];
+        for other in others {
+            fs::write(dir.path().join(other), b"x").unwrap();
+        }
+        assert_eq!(remove_leftovers(&path).unwrap(), 2);
+        let mut names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        let mut want: Vec<_> = others.iter().map(|s| s.to_string()).chain(["book.json".to_string()]).collect();
+        want.sort();
+        assert_eq!(names, want);
+        assert_eq!(fs::read(&path).unwrap(), b"kept");
+        assert_eq!(remove_leftovers(&dir.path().join("missing/book.json")).unwrap(), 0);
     }
 
     #[test]

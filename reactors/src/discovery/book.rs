@@ -291,7 +291,8 @@ impl AddressBook {
 
     /// Loads `path` into a new book. A missing file is an empty book. A file that does not parse is moved aside to
     /// `<file>.corrupt-<now>` (reported in [`Loaded::moved_aside`]); entries that do not validate are skipped and
-    /// counted.
+    /// counted. Temporary files that a crash left beside the book are deleted (counted in [`Loaded::leftovers`]), so
+    /// call this only from the book's one writer.
     pub fn load(
         path: &Path,
         profile: WireProfile,
@@ -301,10 +302,12 @@ impl AddressBook {
         now: u64,
     ) -> std::io::Result<Loaded> {
         let mut book = AddressBook::new(own_id, private, capacity);
+        // Cleaning up is best effort: a leftover that cannot be deleted is harmless and must not cost us the book.
+        let leftovers = atomic_file::remove_leftovers(path).unwrap_or(0);
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Loaded { book, skipped: 0, moved_aside: None });
+                return Ok(Loaded { book, skipped: 0, moved_aside: None, leftovers });
             }
             Err(e) => return Err(e),
         };
@@ -313,7 +316,7 @@ impl AddressBook {
             Err(_) => {
                 let aside = PathBuf::from(format!("{}.corrupt-{now}", path.display()));
                 std::fs::rename(path, &aside)?;
-                return Ok(Loaded { book, skipped: 0, moved_aside: Some(aside) });
+                return Ok(Loaded { book, skipped: 0, moved_aside: Some(aside), leftovers });
             }
         };
         let mut skipped = 0;
@@ -333,7 +336,7 @@ impl AddressBook {
                 _ => skipped += 1,
             }
         }
-        Ok(Loaded { book, skipped, moved_aside: None })
+        Ok(Loaded { book, skipped, moved_aside: None, leftovers })
     }
 }
 
@@ -346,6 +349,8 @@ pub struct Loaded {
     pub skipped: usize,
     /// Where a corrupt file was moved.
     pub moved_aside: Option<PathBuf>,
+    /// Temporary files of interrupted writes that were deleted.
+    pub leftovers: usize,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -219,6 +219,10 @@ pub fn register(
                         warn!(logger, "address book was corrupt; moved aside, starting from seeds";
                             "file" => %path.display(), "moved_to" => %aside.display());
                     }
+                    if loaded.leftovers > 0 {
+                        info!(logger, "deleted temporary files of interrupted address book writes";
+                            "count" => loaded.leftovers);
+                    }
                     if loaded.skipped > 0 {
                         warn!(logger, "address book entries skipped"; "count" => loaded.skipped);
                     }
