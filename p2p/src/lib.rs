@@ -93,4 +93,4 @@ pub use reactor::{ReactorContext, ReactorEvent, ReactorSwitch};
 pub use switch::{BroadcastFailure, BroadcastReport, PeerSummary, Switch, SwitchBuilder, SwitchConfig, SwitchError};
 pub use transport::{DialError, Direction, RejectReason, Transport, TransportConfig};
 
-pub use ledgerwire_conn::mconnection::{ChannelDescriptor, ChannelId, MConnectionConfig};
+pub use ledgerwire_conn::mconnection::{ChannelDescriptor, ChannelId, MConnectionConfig, SendError};

@@ -12,6 +12,9 @@
 //! no peer list for the reactor to iterate and message by hand — the "flipped design" the TM2 README criticises.
 //! Each reactor's inbox is bounded; a reactor that falls behind slows the delivery of its own channels only (see the
 //! receive-queue policy in `ledgerwire_conn::mconnection`).
+//!
+//! A task that serves many peers should answer with [`PeerHandle::try_send`]: [`PeerHandle::send`] waits up to the
+//! send timeout for queue room, so one peer that stops reading would hold up the replies to all the others.
 
 use bytes::Bytes;
 use ledgerwire_conn::mconnection::{ChannelDescriptor, ChannelId};

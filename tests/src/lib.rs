@@ -73,6 +73,8 @@ pub struct DiscoveryOptions {
     pub interval: Duration,
     /// Outbound peers to aim for (also the switch's outbound limit).
     pub max_outbound: usize,
+    /// How often others may ask this node; test peers ask every 100 ms or more.
+    pub min_request_interval: Duration,
 }
 
 impl Default for DiscoveryOptions {
@@ -83,6 +85,7 @@ impl Default for DiscoveryOptions {
             book_file: None,
             interval: Duration::from_millis(100),
             max_outbound: 10,
+            min_request_interval: Duration::from_millis(50),
         }
     }
 }
@@ -155,8 +158,7 @@ impl TestNode {
             c.seed_mode = d.seed_mode;
             c.book_file = d.book_file.clone();
             c.interval = d.interval;
-            // The guard limits how often *others* may ask; test peers ask every 100 ms or more.
-            c.guard.min_request_interval = Duration::from_millis(50);
+            c.guard.min_request_interval = d.min_request_interval;
             c.private = opts.private.iter().copied().collect();
             c.persistent = opts.persistent.iter().map(|a| a.id()).collect();
             c.persistent_addresses = opts.persistent.clone();

@@ -300,3 +300,66 @@ async fn discovery_leaves_persistent_peers_to_the_switch() {
     let mut stream = a.switch.subscribe(|e| matches!(e, SwitchEvent::DialFailed { .. }));
     assert!(tokio::time::timeout(Duration::from_millis(300), stream.recv()).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_that_stops_reading_loses_its_answers_and_stalls_nobody() {
+    use ledgerwire_conn::mconnection::packet::{self, Packet};
+    use ledgerwire_p2p::node_info::NodeInfo;
+    use ledgerwire_p2p::{Direction, Transport, TransportConfig};
+    use tokio::io::AsyncWriteExt;
+
+    let profile = WireProfile::CometBft;
+    let ch = discovery::channel(profile);
+    // No request limit, so that the evil peer can ask as fast as it writes.
+    let options = DiscoveryOptions { min_request_interval: Duration::ZERO, ..Default::default() };
+    let mut target = TestNode::spawn(with_discovery(profile, options)).await;
+    let honest = TestNode::spawn(with_discovery(profile, DiscoveryOptions::default())).await;
+    honest.connect_to(&target).await;
+    // The evil peer is a bare connection with a small receive window that never reads.
+    let key = Arc::new(NodeKey::generate());
+    let info =
+        NodeInfo::ours(profile, key.node_id(profile), ([127, 0, 0, 1], 9).into(), "test-net", "evil", vec![ch], "0");
+    let evil_id = info.id;
+    let transport = Transport::new(key, info, TransportConfig::default(), logger());
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(target.address.to_net_address().unwrap().socket_addr()).await.unwrap();
+    let mut conn = transport.upgrade(stream, Direction::Outbound, Some(target.id)).await.unwrap().conn;
+    let request = Packet::Msg { channel: ch, eof: true, data: wire::encode(profile, &Message::Request).into() };
+    // Fewer than the send queue holds, so only a peer that stops reading can fill it.
+    const BURST: usize = 10;
+    let burst = packet::encode(profile, &request).repeat(BURST);
+    // It asks in bursts, each once the last was handled (a faster flood would overrun the target's receive queue and
+    // be disconnected for that). Its answers fill the kernel's socket buffers (a few MB), then the send queue; from
+    // then on they are dropped, not waited for ...
+    let mut dropped = false;
+    let mut bursts = 0;
+    while !dropped {
+        assert!(bursts < 100_000, "the send queue of a peer that does not read never filled");
+        bursts += 1;
+        conn.write_all(&burst).await.unwrap();
+        conn.flush().await.unwrap();
+        let mut handled = 0;
+        while handled < BURST {
+            match target
+                .wait_for_discovery(|e| {
+                    matches!(e, DiscoveryEvent::Answered { peer, .. } | DiscoveryEvent::Dropped { peer, .. }
+                        if *peer == evil_id)
+                })
+                .await
+            {
+                DiscoveryEvent::Dropped { reason: "send queue full", .. } => dropped = true,
+                DiscoveryEvent::Answered { .. } => {}
+                e => panic!("{e:?}"),
+            }
+            handled += 1;
+        }
+    }
+    // ... so the honest peer keeps getting answers meanwhile.
+    let honest_id = honest.id;
+    for _ in 0..3 {
+        target.wait_for_discovery(|e| matches!(e, DiscoveryEvent::Answered { peer, .. } if *peer == honest_id)).await;
+    }
+    assert!(target.peer_ids().await.contains(&evil_id), "dropping answers is not a reason to disconnect");
+    drop(conn);
+}

@@ -30,8 +30,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ledgerwire_p2p::{
-    ChannelDescriptor, Direction, EventItem, EventStream, PeerHandle, ReactorContext, ReactorEvent, SwitchBuilder,
-    SwitchError, SwitchEvent,
+    ChannelDescriptor, Direction, EventItem, EventStream, PeerHandle, PeerSendError, ReactorContext, ReactorEvent,
+    SendError, SwitchBuilder, SwitchError, SwitchEvent,
 };
 use ledgerwire_types::{HostAddress, NetAddress, NodeId, WireProfile};
 use slog::{Logger, debug, info, warn};
@@ -442,11 +442,12 @@ impl Discovery {
         }
     }
 
+    /// Sends never wait for room: a peer that stops reading must not stall discovery for everyone else.
     async fn ask(&mut self, id: NodeId) {
         let channel = channel(self.config.profile);
         let bytes = wire::encode(self.config.profile, &Message::Request);
         if let Some(p) = self.peers.get_mut(&id)
-            && p.handle.send(channel, bytes).await.is_ok()
+            && p.handle.try_send(channel, bytes).is_ok()
         {
             p.asked_at = Some(Instant::now());
             self.emit(DiscoveryEvent::Asked { peer: id });
@@ -562,10 +563,16 @@ impl Discovery {
         if !(addresses.is_empty() && self.config.profile == WireProfile::Tm2) {
             let bytes =
                 wire::encode(self.config.profile, &Message::Response { addresses: addresses.clone(), invalid: 0 });
-            if let Some(p) = self.peers.get(&requester) {
-                let _ = p.handle.send(channel(self.config.profile), bytes).await;
+            let Some(p) = self.peers.get(&requester) else { return };
+            // Never wait for room (see `ask`): a requester that does not read its answers loses them.
+            match p.handle.try_send(channel(self.config.profile), bytes) {
+                Ok(()) => self.emit(DiscoveryEvent::Answered { peer: requester, addresses }),
+                Err(PeerSendError::Send(SendError::QueueFull(_))) => {
+                    self.emit(DiscoveryEvent::Dropped { peer: requester, reason: "send queue full" });
+                }
+                // Closing, or a peer that does not speak the channel: nobody to answer.
+                Err(e) => debug!(self.logger, "answer not sent"; "peer" => %requester, "err" => %e),
             }
-            self.emit(DiscoveryEvent::Answered { peer: requester, addresses });
         }
         if self.config.seed_mode && !persistent {
             self.ctx.switch.finish_peer(requester, "seed answered").await;
