@@ -18,32 +18,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ledgerwire_conn::mconnection::{ChannelDescriptor, MConnection, MConnectionConfig};
-use ledgerwire_conn::{SecretConnection, SecretReader, SecretWriter};
-use ledgerwire_types::{NodeKey, WireProfile};
+use ledgerwire_types::WireProfile;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
 
-const ROUNDS: usize = 3;
-
-fn best_of(mut f: impl FnMut() -> f64) -> f64 {
-    (0..ROUNDS).map(|_| f()).fold(0.0, f64::max)
-}
-
-type Secret = SecretConnection<OwnedReadHalf, OwnedWriteHalf>;
-
-async fn secret_pair(profile: WireProfile) -> (Secret, Secret) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    let (b, _) = l.accept().await.unwrap();
-    a.set_nodelay(true).unwrap();
-    b.set_nodelay(true).unwrap();
-    let (ka, kb) = (NodeKey::generate(), NodeKey::generate());
-    let t = Duration::from_secs(5);
-    tokio::try_join!(SecretConnection::handshake(a, &ka, profile, t), SecretConnection::handshake(b, &kb, profile, t))
-        .unwrap()
-}
+mod common;
+use common::{best_of, secret_pair, stream_rate};
 
 fn config() -> MConnectionConfig {
     MConnectionConfig { send_rate: 0, recv_rate: 0, ..Default::default() }
@@ -105,28 +84,9 @@ async fn mconn_rate(profile: WireProfile, channels: usize, size: usize, dur: Dur
 
 async fn raw_rate(profile: WireProfile, size: usize, dur: Duration) -> f64 {
     let (a, b) = secret_pair(profile).await;
-    let (_, mut w): (_, SecretWriter<_>) = a.split();
-    let (mut r, _): (SecretReader<_>, _) = b.split();
-    let start = Instant::now();
-    let sender = tokio::spawn(async move {
-        let msg = vec![0x5au8; size];
-        while start.elapsed() < dur {
-            w.write_all(&msg).await.unwrap();
-            w.flush().await.unwrap();
-        }
-        w.shutdown().await.unwrap();
-    });
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = r.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-    }
-    sender.await.unwrap();
-    total as f64 / start.elapsed().as_secs_f64()
+    let (_, w) = a.split();
+    let (r, _) = b.split();
+    stream_rate(w, r, size, dur).await
 }
 
 fn main() {

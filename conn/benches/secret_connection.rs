@@ -28,18 +28,15 @@ use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use ledgerwire_conn::SecretConnection;
 use ledgerwire_types::{NodeKey, WireProfile};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const ROUNDS: usize = 3;
+mod common;
+use common::{best_of, secret_pair, stream_rate, tcp_pair};
+
 const FRAME: usize = 1028;
 
 struct Cfg {
     dur: Duration,
-}
-
-fn best_of(mut f: impl FnMut() -> f64) -> f64 {
-    (0..ROUNDS).map(|_| f()).fold(0.0, f64::max)
 }
 
 /// Calls `step` (which processes `bytes` bytes) for `dur` and returns bytes per second.
@@ -105,43 +102,6 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// One direction: the sender writes `size`-byte messages (flushing each) for `dur`; returns bytes/s received.
-async fn stream_rate<W, R>(mut w: W, mut r: R, size: usize, dur: Duration) -> f64
-where
-    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
-    R: tokio::io::AsyncRead + Unpin + Send + 'static,
-{
-    let start = Instant::now();
-    let sender = tokio::spawn(async move {
-        let msg = vec![0x5au8; size];
-        while start.elapsed() < dur {
-            w.write_all(&msg).await.unwrap();
-            w.flush().await.unwrap();
-        }
-        w.shutdown().await.unwrap();
-    });
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = r.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    sender.await.unwrap();
-    total as f64 / secs
-}
-
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    let (b, _) = l.accept().await.unwrap();
-    a.set_nodelay(true).unwrap();
-    b.set_nodelay(true).unwrap();
-    (a, b)
-}
-
 fn tcp_throughput(rt: &tokio::runtime::Runtime, size: usize, dur: Duration) -> f64 {
     best_of(|| {
         rt.block_on(async {
@@ -156,14 +116,7 @@ fn tcp_throughput(rt: &tokio::runtime::Runtime, size: usize, dur: Duration) -> f
 fn ours_throughput(rt: &tokio::runtime::Runtime, size: usize, dur: Duration) -> f64 {
     best_of(|| {
         rt.block_on(async {
-            let (a, b) = tcp_pair().await;
-            let (ka, kb) = (NodeKey::generate(), NodeKey::generate());
-            let t = Duration::from_secs(5);
-            let (a, b) = tokio::try_join!(
-                SecretConnection::handshake(a, &ka, WireProfile::Tm2, t),
-                SecretConnection::handshake(b, &kb, WireProfile::Tm2, t),
-            )
-            .unwrap();
+            let (a, b) = secret_pair(WireProfile::Tm2).await;
             let (_, w) = a.split();
             let (r, _) = b.split();
             stream_rate(w, r, size, dur).await
