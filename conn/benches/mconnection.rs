@@ -40,9 +40,8 @@ fn channel(id: u8) -> ChannelDescriptor {
 async fn mconn_rate(profile: WireProfile, channels: usize, size: usize, dur: Duration) -> (f64, f64) {
     let (a, b) = secret_pair(profile).await;
     let descs: Vec<_> = (0..channels as u8).map(|i| channel(0x20 + i)).collect();
-    let log = slog::Logger::root(slog::Discard, slog::o!());
-    let (tx, _) = MConnection::spawn(a, &descs, config(), log.clone()).unwrap();
-    let (_rx_conn, inbox) = MConnection::spawn(b, &descs, config(), log).unwrap();
+    let (tx, _) = MConnection::spawn(a, &descs, config(), None).unwrap();
+    let (_rx_conn, inbox) = MConnection::spawn(b, &descs, config(), None).unwrap();
     let count = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let consumers: Vec<_> = inbox

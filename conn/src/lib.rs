@@ -4,6 +4,7 @@
 //!   `tm2` and `cometbft` wire profiles, byte-compatible with gno's Tendermint2 and CometBFT v0.34+.
 //! - [`mconnection`]: channels with priorities multiplexed over a secret connection, with fragmentation, ping/pong
 //!   liveness, a flush throttle and rate limits.
+//! - [`amino`] and [`length_prefixed`]: the envelope and the framing that gno's messages and the handshake share.
 //!
 //! The crate is I/O-agnostic at its core: the handshake and the frame codec are plain state machines, and
 //! [`SecretConnection`] drives them over any tokio [`AsyncRead`](tokio::io::AsyncRead) +
@@ -46,6 +47,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod amino;
+pub mod length_prefixed;
 pub mod mconnection;
 pub mod secret_connection;
 

@@ -159,16 +159,15 @@ async fn run(we_dial: bool) {
         ..Default::default()
     };
     let channels = [ChannelDescriptor::new(0x20, 5).with_send_queue_capacity(4), ChannelDescriptor::new(0x30, 1)];
-    let log = slog::Logger::root(slog::Discard, slog::o!());
-    let (conn, mut inbox) = MConnection::spawn(secret, &channels, config, log).unwrap();
+    let (conn, mut inbox) = MConnection::spawn(secret, &channels, config, None).unwrap();
     for (ch, data) in &expect {
         conn.send(*ch, data.clone()).await.unwrap();
     }
     let from_tm = tokio::time::timeout(LIMIT, async {
-        let a = inbox[0].recv().await.unwrap();
-        let b = inbox[1].recv().await.unwrap();
+        let a = inbox[0].recv().await.unwrap().data;
+        let b = inbox[1].recv().await.unwrap().data;
         let done = match inbox[1].recv().await {
-            Some(d) => d,
+            Some(d) => d.data,
             None => panic!("closed: {:?}", conn.closed().await),
         };
         (a, b, done)

@@ -15,10 +15,6 @@ use ledgerwire_types::{NodeKey, WireProfile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use tokio::time::{Instant, sleep};
 
-fn log() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
-}
-
 async fn secret_pair(
     profile: WireProfile,
 ) -> (
@@ -44,9 +40,9 @@ async fn pair(
     b: MConnectionConfig,
 ) -> (Side, Side) {
     let (x, y) = secret_pair(profile).await;
-    let (conn, inbox) = MConnection::spawn(x, channels, a, log()).unwrap();
+    let (conn, inbox) = MConnection::spawn(x, channels, a, None).unwrap();
     let sa = Side { conn, inbox };
-    let (conn, inbox) = MConnection::spawn(y, channels, b, log()).unwrap();
+    let (conn, inbox) = MConnection::spawn(y, channels, b, None).unwrap();
     (sa, Side { conn, inbox })
 }
 
@@ -107,7 +103,7 @@ async fn with_raw_peer(
     config: MConnectionConfig,
 ) -> (Side, RawPeer) {
     let (x, y) = secret_pair(profile).await;
-    let (conn, inbox) = MConnection::spawn(x, channels, config, log()).unwrap();
+    let (conn, inbox) = MConnection::spawn(x, channels, config, None).unwrap();
     let (reader, writer) = y.split();
     let raw = RawPeer { reader, writer, limits: PacketLimits::new(profile, 1024), buf: BytesMut::new(), profile };
     (Side { conn, inbox }, raw)
@@ -139,8 +135,8 @@ async fn messages_round_trip_in_order_per_channel_in_both_profiles() {
             a.conn.try_send(0xf0, payload(len, 100 + i as u8)).unwrap();
         }
         for (i, &len) in sizes.iter().enumerate() {
-            assert_eq!(b.inbox[0].recv().await.unwrap(), payload(len, i as u8), "{profile} ch 0x20 #{i}");
-            assert_eq!(b.inbox[1].recv().await.unwrap(), payload(len, 100 + i as u8), "{profile} ch 0xf0 #{i}");
+            assert_eq!(b.inbox[0].recv().await.unwrap().data, payload(len, i as u8), "{profile} ch 0x20 #{i}");
+            assert_eq!(b.inbox[1].recv().await.unwrap().data, payload(len, 100 + i as u8), "{profile} ch 0xf0 #{i}");
         }
         assert_eq!(a.conn.send(0x99, "x").await, Err(SendError::UnknownChannel(0x99)));
     }
@@ -155,7 +151,7 @@ async fn graceful_close_delivers_everything_queued_then_the_peer_sees_the_close(
     }
     assert_eq!(a.conn.close_gracefully().await, CloseReason::Local);
     for i in 0..50u8 {
-        assert_eq!(b.inbox[0].recv().await.unwrap(), payload(3000, i));
+        assert_eq!(b.inbox[0].recv().await.unwrap().data, payload(3000, i));
     }
     assert_eq!(b.conn.closed().await, CloseReason::PeerClosed);
     assert_eq!(b.inbox[0].recv().await, None, "the queue ends once the connection is gone");
@@ -184,8 +180,9 @@ async fn try_send_refuses_a_full_queue_and_send_times_out() {
     let ch = ChannelDescriptor::new(0x01, 1); // send queue of 1
     let (a, _b) = pair(WireProfile::Tm2, &[ch], config, unlimited()).await;
     let msg = || payload(1000, 0);
+    assert_eq!(a.conn.send_capacity(0x01), Ok(1));
     a.conn.try_send(0x01, msg()).unwrap();
-    assert!(!a.conn.can_send(0x01));
+    assert_eq!(a.conn.send_capacity(0x01), Ok(0));
     assert_eq!(a.conn.try_send(0x01, msg()), Err(SendError::QueueFull(0x01)));
     // The task sends the first message within the burst, takes the second and waits ~1000 s to pay for it.
     a.conn.send(0x01, msg()).await.unwrap();
@@ -396,7 +393,7 @@ async fn a_slow_consumer_delays_neither_other_channels_nor_pongs() {
     for i in 0..20u8 {
         let sent = Instant::now();
         a.conn.send(0x02, payload(100, i)).await.unwrap();
-        assert_eq!(fast.recv().await.unwrap(), payload(100, i));
+        assert_eq!(fast.recv().await.unwrap().data, payload(100, i));
         assert!(sent.elapsed() <= Duration::from_millis(100), "{:?}", sent.elapsed());
         sleep(Duration::from_secs(10)).await;
     }
@@ -449,7 +446,7 @@ async fn send_and_receive_rates_are_limited() {
             a.conn.send(1, payload(10_000, i)).await.unwrap();
         }
         for i in 0..100u8 {
-            assert_eq!(b.inbox[0].recv().await.unwrap(), payload(10_000, i));
+            assert_eq!(b.inbox[0].recv().await.unwrap().data, payload(10_000, i));
         }
         // About 1 MB at 100 kB/s (plus framing, minus the first burst).
         let secs = started.elapsed().as_secs_f64();
@@ -490,7 +487,67 @@ async fn bad_channel_sets_and_settings_are_refused_when_the_connection_is_built(
     ];
     for (channels, config, needle) in cases {
         let (x, _y) = secret_pair(WireProfile::Tm2).await;
-        let err: ConfigError = MConnection::spawn(x, &channels, config, log()).unwrap_err();
+        let err: ConfigError = MConnection::spawn(x, &channels, config, None).unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reserved_slot_guarantees_a_later_send_and_dropping_it_gives_the_slot_back() {
+    // 1 byte/s: after the first burst nothing leaves the queue, so the slots are exactly what we reserve.
+    let config = MConnectionConfig { send_rate: 1, recv_rate: 0, ..Default::default() };
+    let ch = ChannelDescriptor::new(0x01, 1).with_send_queue_capacity(2);
+    let (a, _b) = pair(WireProfile::Tm2, &[ch], config, unlimited()).await;
+    // The first message goes out in the burst; the task takes the second and waits ~1000 s to pay for it.
+    for i in 0..2 {
+        a.conn.try_send(0x01, payload(1000, i)).unwrap();
+        sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(a.conn.send_capacity(0x01), Ok(2));
+    let first = a.conn.reserve(0x01).unwrap();
+    let second = a.conn.reserve(0x01).unwrap();
+    assert_eq!(a.conn.send_capacity(0x01), Ok(0));
+    assert_eq!(a.conn.reserve(0x01).unwrap_err(), SendError::QueueFull(0x01));
+    assert_eq!(a.conn.try_send(0x01, "no room"), Err(SendError::QueueFull(0x01)), "reserved slots are taken");
+    drop(second);
+    assert_eq!(a.conn.send_capacity(0x01), Ok(1), "an unused permit gives its slot back");
+    assert_eq!(first.channel(), 0x01);
+    first.send("the reply").unwrap();
+    assert_eq!(a.conn.send_capacity(0x01), Ok(1), "the reply sits in the slot its permit held");
+    a.conn.try_send(0x01, "fits").unwrap();
+    assert_eq!(a.conn.send_capacity(0x01), Ok(0));
+    assert_eq!(a.conn.reserve(0x99).unwrap_err(), SendError::UnknownChannel(0x99));
+    // A permit whose connection closed meanwhile reports it.
+    let (a, _b) = pair(WireProfile::Tm2, &[ch], config, unlimited()).await;
+    let permit = a.conn.reserve(0x01).unwrap();
+    a.conn.close();
+    assert_eq!(permit.send("too late"), Err(SendError::Closed(CloseReason::Local)));
+    assert_eq!(a.conn.send_capacity(0x01), Ok(0), "a closing connection has no room");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_waits_for_room_until_its_own_deadline() {
+    let config = MConnectionConfig { send_rate: 1, recv_rate: 0, send_timeout: Duration::from_secs(10), ..Default::default() };
+    let (a, _b) = pair(WireProfile::CometBft, &[ChannelDescriptor::new(0x01, 1)], config, unlimited()).await;
+    // The first message goes out in the burst, the task holds the second for ~1000 s, the third fills the queue.
+    for i in 0..3 {
+        a.conn.try_send(0x01, payload(1000, i)).unwrap();
+        sleep(Duration::from_millis(1)).await;
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(1500);
+    assert_eq!(a.conn.send_before(0x01, "x", deadline).await, Err(SendError::Timeout(0x01)));
+    assert_eq!(started.elapsed(), Duration::from_millis(1500), "the caller's deadline, not the 10 s send timeout");
+    assert_eq!(a.conn.send_before(0x01, "x", started).await, Err(SendError::Timeout(0x01)), "a past deadline fails at once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_carries_the_instant_it_was_read_however_long_it_waits() {
+    let (a, mut b) = pair(WireProfile::Tm2, &[big(0x01, 1).with_low_latency()], unlimited(), unlimited()).await;
+    let sent = Instant::now();
+    a.conn.send(0x01, "early").await.unwrap();
+    sleep(Duration::from_secs(30)).await; // the consumer is busy elsewhere
+    let msg = b.inbox[0].recv().await.unwrap();
+    assert_eq!(&msg.data[..], b"early");
+    assert_eq!(msg.received_at, sent, "read the moment it arrived, not when it was taken 30 s later");
 }

@@ -891,7 +891,7 @@ async fn supervise(s: Supervised) {
         forwarders.spawn(async move {
             let channel = rx.id();
             while let Some(msg) = rx.recv().await {
-                if inbox.send(ReactorEvent::Message { peer: id, channel, msg }).await.is_err() {
+                if inbox.send(ReactorEvent::Message { peer: id, channel, msg: msg.data }).await.is_err() {
                     break;
                 }
             }

@@ -5,6 +5,7 @@
 //! - [`NodeId`]: `SHA-256(public key)[0..20]`, printed as bech32 `g1…` (tm2) or lowercase hex (cometbft).
 //! - [`NetAddress`] and [`HostAddress`]: `id@host:port`; only the operator's own addresses may name a host.
 //! - [`atomic_file`]: crash-safe file replacement used for keys and the address book.
+//! - [`random`]: nonces, jitter and shuffles; [`deadline`]: the optional-deadline timer of `select!` loops.
 //!
 //! ```
 //! use ledgerwire_types::{NetAddress, NodeKey, WireProfile};
@@ -21,10 +22,12 @@
 #![forbid(unsafe_code)]
 
 pub mod atomic_file;
+pub mod deadline;
 mod net_address;
 mod node_id;
 mod node_key;
 mod public_key;
+pub mod random;
 mod wire_profile;
 
 pub use net_address::{AddressError, Host, HostAddress, NetAddress};

@@ -65,8 +65,9 @@ pub enum SendError {
     /// The channel's send queue is full (`try_send`).
     #[error("send queue of channel {0:#04x} is full")]
     QueueFull(ChannelId),
-    /// The channel's send queue stayed full for the whole send timeout (`send`).
-    #[error("send queue of channel {0:#04x} stayed full for the send timeout")]
+    /// The channel's send queue stayed full until the deadline (`send`: the configured send timeout;
+    /// `send_before`: the caller's deadline).
+    #[error("send queue of channel {0:#04x} stayed full until the send deadline")]
     Timeout(ChannelId),
     /// The connection is closed or closing.
     #[error("connection closed: {0}")]

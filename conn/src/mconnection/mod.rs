@@ -32,13 +32,12 @@
 //!     SecretConnection::handshake(b, &kb, WireProfile::Tm2, t),
 //! )?;
 //! let channels = [ChannelDescriptor::new(0x20, 5), ChannelDescriptor::new(0x30, 1)];
-//! let log = slog::Logger::root(slog::Discard, slog::o!());
-//! let (conn_a, _) = MConnection::spawn(a, &channels, MConnectionConfig::default(), log.clone())?;
-//! let (_conn_b, mut inbox_b) = MConnection::spawn(b, &channels, MConnectionConfig::default(), log)?;
+//! let (conn_a, _) = MConnection::spawn(a, &channels, MConnectionConfig::default(), None)?;
+//! let (_conn_b, mut inbox_b) = MConnection::spawn(b, &channels, MConnectionConfig::default(), None)?;
 //!
 //! conn_a.send(0x30, "hello over channel 0x30").await?;
 //! let msg = inbox_b[1].recv().await.expect("a message");
-//! assert_eq!(&msg[..], b"hello over channel 0x30");
+//! assert_eq!(&msg.data[..], b"hello over channel 0x30");
 //! # Ok(()) }
 //! ```
 
@@ -48,6 +47,7 @@ mod error;
 mod flow;
 mod keepalive;
 pub mod packet;
+mod permit;
 mod recv;
 mod scheduler;
 mod send;
@@ -65,7 +65,8 @@ use tokio::time::Instant;
 pub use channel::{ChannelDescriptor, ConfigError, DEFAULT_RECV_BUFFER_CAPACITY};
 pub use config::{MAX_PAYLOAD_SETTING, MConnectionConfig};
 pub use error::{CloseReason, SecretConnectionErrorEq, SendError};
-pub use recv::{ChannelReceiver, MESSAGE_OVERHEAD};
+pub use permit::SendPermit;
+pub use recv::{ChannelReceiver, Incoming, MESSAGE_OVERHEAD};
 pub use status::{ChannelStatus, ConnectionStatus};
 
 use crate::{SecretConnection, SecretConnectionError};
@@ -87,7 +88,7 @@ enum State {
 
 /// Shared between the handle and the tasks: the state, and how many tasks still run.
 #[derive(Debug)]
-struct Lifecycle {
+pub(crate) struct Lifecycle {
     state: watch::Sender<State>,
     running: AtomicUsize,
 }
@@ -104,7 +105,7 @@ impl Lifecycle {
         });
     }
 
-    fn reason(&self) -> Option<CloseReason> {
+    pub(crate) fn reason(&self) -> Option<CloseReason> {
         match &*self.state.borrow() {
             State::Open => None,
             State::Closing(r) | State::Closed(r) => Some(r.clone()),
@@ -149,17 +150,19 @@ pub struct MConnection {
 
 impl MConnection {
     /// Starts the connection's two tasks over an established secret connection and returns the handle with one
-    /// receive queue per channel (in descriptor order). The channels and settings are validated first.
+    /// receive queue per channel (in descriptor order). The channels and settings are validated first. `logger`
+    /// may be `None` (nothing is logged).
     pub fn spawn<R, W>(
         conn: SecretConnection<R, W>,
         channels: &[ChannelDescriptor],
         config: MConnectionConfig,
-        logger: Logger,
+        logger: impl Into<Option<Logger>>,
     ) -> Result<(MConnection, Vec<ChannelReceiver>), ConfigError>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        let logger = logger.into().unwrap_or_else(|| Logger::root(slog::Discard, slog::o!()));
         channel::validate(channels)?;
         config.validate()?;
         let profile = conn.profile();
@@ -218,15 +221,30 @@ impl MConnection {
 
     /// Queues `msg` on `channel`, waiting up to the configured send timeout for room in the channel's queue.
     pub async fn send(&self, channel: ChannelId, msg: impl Into<Bytes>) -> Result<(), SendError> {
+        self.queue(channel, msg.into(), Instant::now().checked_add(self.config.send_timeout)).await
+    }
+
+    /// Queues `msg` on `channel`, waiting for room until `deadline` at the latest ([`SendError::Timeout`] after
+    /// that). A request that expires at a known instant can pass that instant.
+    pub async fn send_before(&self, channel: ChannelId, msg: impl Into<Bytes>, deadline: Instant) -> Result<(), SendError> {
+        self.queue(channel, msg.into(), Some(deadline)).await
+    }
+
+    /// Waits for room until `deadline` (without one: as long as it takes).
+    async fn queue(&self, channel: ChannelId, msg: Bytes, deadline: Option<Instant>) -> Result<(), SendError> {
         let i = self.channel_index(channel)?;
         self.accepting()?;
-        match self.senders[i].send_timeout(msg.into(), self.config.send_timeout).await {
-            Ok(()) => {
+        let sent = match deadline {
+            Some(t) => tokio::time::timeout_at(t, self.senders[i].send(msg)).await,
+            None => Ok(self.senders[i].send(msg).await),
+        };
+        match sent {
+            Ok(Ok(())) => {
                 self.signals.data_queued();
                 Ok(())
             }
-            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(SendError::Timeout(channel)),
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(self.closed_error()),
+            Err(_) => Err(SendError::Timeout(channel)),
+            Ok(Err(_)) => Err(self.closed_error()),
         }
     }
 
@@ -244,9 +262,23 @@ impl MConnection {
         }
     }
 
-    /// Whether `channel`'s send queue has room now.
-    pub fn can_send(&self, channel: ChannelId) -> bool {
-        self.channel_index(channel).is_ok_and(|i| self.senders[i].capacity() > 0) && self.accepting().is_ok()
+    /// Reserves one slot in `channel`'s send queue now, or fails with [`SendError::QueueFull`]. The slot is held
+    /// until the permit sends or is dropped; see [`SendPermit`].
+    pub fn reserve(&self, channel: ChannelId) -> Result<SendPermit, SendError> {
+        let i = self.channel_index(channel)?;
+        self.accepting()?;
+        match self.senders[i].clone().try_reserve_owned() {
+            Ok(permit) => Ok(SendPermit::new(permit, channel, self.signals.clone(), self.lifecycle.clone())),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(SendError::QueueFull(channel)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.closed_error()),
+        }
+    }
+
+    /// Free slots in `channel`'s send queue now (queued messages and held permits both take slots); 0 once the
+    /// connection is closing.
+    pub fn send_capacity(&self, channel: ChannelId) -> Result<usize, SendError> {
+        let i = self.channel_index(channel)?;
+        Ok(if self.accepting().is_ok() { self.senders[i].capacity() } else { 0 })
     }
 
     /// Closes the connection now; queued messages are discarded.

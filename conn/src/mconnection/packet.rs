@@ -16,6 +16,7 @@ use prost::Message;
 use prost::encoding::{encode_varint, encoded_len_varint};
 
 use super::ChannelId;
+use crate::amino::Any;
 
 const TM2_PING: &str = "/p2p.Ping";
 const TM2_PONG: &str = "/p2p.Pong";
@@ -210,14 +211,6 @@ impl PacketLimits {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-struct Tm2Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "bytes", tag = "2")]
-    value: Bytes,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
 struct Tm2PacketMsg {
     #[prost(uint64, tag = "1")]
     channel_id: u64,
@@ -265,7 +258,7 @@ pub fn decode_body(profile: WireProfile, body: Bytes) -> Result<Packet, PacketEr
     let bad = |e: prost::DecodeError| PacketError::Decode(e.to_string());
     match profile {
         WireProfile::Tm2 => {
-            let any = Tm2Any::decode(body).map_err(bad)?;
+            let any = Any::decode(body).map_err(bad)?;
             match any.type_url.as_str() {
                 TM2_PING => Ok(Packet::Ping),
                 TM2_PONG => Ok(Packet::Pong),
@@ -341,7 +334,7 @@ mod tests {
 
     #[test]
     fn tm2_byte_examples() {
-        // tm2-p2p.md §2.1.
+        // docs/protocol.md, "Multiplexed connection packets" (gno tm2/pkg/p2p/conn/connection.go).
         let cases = [
             (Packet::Ping, "0b 0a 09 2f7032702e50696e67"),
             (Packet::Pong, "0b 0a 09 2f7032702e506f6e67"),
@@ -355,7 +348,7 @@ mod tests {
 
     #[test]
     fn cometbft_byte_examples() {
-        // cometbft-wire.md §5 and the wire_examples of cometbft-handshake-vectors.json.
+        // docs/protocol.md and the wire_examples of cometbft-handshake-vectors.json (cometbft p2p/conn/connection.go).
         let doc: serde_json::Value =
             serde_json::from_str(include_str!("../../tests/data/cometbft-handshake-vectors.json")).unwrap();
         let w = &doc["wire_examples"];
@@ -405,7 +398,7 @@ mod tests {
     /// messages agree on Ping, Pong, an empty Msg and a Msg with payload.
     #[test]
     fn hand_encoder_matches_prost_derived_messages() {
-        let any = |url: &str, value: Bytes| Tm2Any { type_url: url.into(), value }.encode_length_delimited_to_vec();
+        let any = |url: &str, value: Bytes| Any { type_url: url.into(), value }.encode_length_delimited_to_vec();
         assert_eq!(encode(WireProfile::Tm2, &Packet::Ping), any(TM2_PING, Bytes::new()));
         assert_eq!(encode(WireProfile::Tm2, &Packet::Pong), any(TM2_PONG, Bytes::new()));
         for (ch, eof, data) in
@@ -472,17 +465,17 @@ mod tests {
 
     #[test]
     fn unknown_types_bad_fields_and_garbage_are_errors() {
-        let any = |url: &str| Tm2Any { type_url: url.into(), value: Bytes::new() }.encode_length_delimited_to_vec();
+        let any = |url: &str| Any { type_url: url.into(), value: Bytes::new() }.encode_length_delimited_to_vec();
         let tm2 = PacketLimits::new(WireProfile::Tm2, 1024);
         let comet = PacketLimits::new(WireProfile::CometBft, 1024);
         let d = |l: &PacketLimits, b: &[u8]| decode(l, &mut BytesMut::from(b));
         assert!(matches!(d(&tm2, &any("/p2p.Hello")), Err(PacketError::UnknownType(_))));
         assert!(matches!(d(&tm2, &[3, 0xff, 0xff, 0xff]), Err(PacketError::Decode(_))));
         let eof2 = Tm2PacketMsg { channel_id: 1, eof: 2, data: Bytes::new() }.encode_to_vec();
-        let pkt = Tm2Any { type_url: TM2_MSG.into(), value: eof2.into() }.encode_length_delimited_to_vec();
+        let pkt = Any { type_url: TM2_MSG.into(), value: eof2.into() }.encode_length_delimited_to_vec();
         assert!(matches!(d(&tm2, &pkt), Err(PacketError::Decode(_))));
         let ch300 = Tm2PacketMsg { channel_id: 300, eof: 1, data: Bytes::new() }.encode_to_vec();
-        let pkt = Tm2Any { type_url: TM2_MSG.into(), value: ch300.into() }.encode_length_delimited_to_vec();
+        let pkt = Any { type_url: TM2_MSG.into(), value: ch300.into() }.encode_length_delimited_to_vec();
         assert_eq!(d(&tm2, &pkt), Err(PacketError::ChannelOutOfRange(300)));
         // cometbft: an empty Packet (no oneof) and a negative channel.
         assert!(matches!(d(&comet, &[0x00]), Err(PacketError::UnknownType(_))));

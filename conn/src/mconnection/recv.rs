@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncBufReadExt, AsyncRead};
@@ -28,11 +29,23 @@ use crate::SecretReader;
 /// Bytes each queued message counts beyond its length, so that empty messages are bounded too.
 pub const MESSAGE_OVERHEAD: usize = 64;
 
+/// A complete message and the instant its last bytes were read from the socket.
+///
+/// The instant is taken when the receive task read the data, not when the consumer takes the message, so deadlines
+/// computed from it (a request's expiry, a round-trip time) do not drift while the message waits in a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// The message.
+    pub data: Bytes,
+    /// When it was read from the socket.
+    pub received_at: Instant,
+}
+
 /// The consumer's end of one channel's receive queue.
 #[derive(Debug)]
 pub struct ChannelReceiver {
     id: ChannelId,
-    rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: mpsc::UnboundedReceiver<Incoming>,
     counters: Arc<Counters>,
     index: usize,
 }
@@ -44,34 +57,41 @@ impl ChannelReceiver {
     }
 
     /// The next complete message, or `None` once the connection has closed and the queue is empty.
-    pub async fn recv(&mut self) -> Option<Bytes> {
-        let msg = self.rx.recv().await?;
-        self.taken(&msg);
-        Some(msg)
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next message: `Ready(None)` once the connection has closed and the queue is empty.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
+        let polled = self.rx.poll_recv(cx);
+        if let Poll::Ready(Some(msg)) = &polled {
+            self.taken(msg);
+        }
+        polled
     }
 
     /// The next message if one is queued.
-    pub fn try_recv(&mut self) -> Option<Bytes> {
+    pub fn try_recv(&mut self) -> Option<Incoming> {
         let msg = self.rx.try_recv().ok()?;
         self.taken(&msg);
         Some(msg)
     }
 
-    fn taken(&self, msg: &Bytes) {
+    fn taken(&self, msg: &Incoming) {
         let c = &self.counters.channels[self.index];
         c.recv_queued_msgs.fetch_sub(1, Relaxed);
-        c.recv_queued_bytes.fetch_sub(msg.len() + MESSAGE_OVERHEAD, Relaxed);
+        c.recv_queued_bytes.fetch_sub(msg.data.len() + MESSAGE_OVERHEAD, Relaxed);
     }
 }
 
 /// Receive-side state of one channel.
 struct RecvChannel {
     recving: BytesMut,
-    tx: mpsc::UnboundedSender<Bytes>,
+    tx: mpsc::UnboundedSender<Incoming>,
 }
 
 /// Creates the per-channel queues: the task's ends and the consumers' ends.
-pub(crate) fn queues(counters: &Arc<Counters>) -> (Vec<mpsc::UnboundedSender<Bytes>>, Vec<ChannelReceiver>) {
+pub(crate) fn queues(counters: &Arc<Counters>) -> (Vec<mpsc::UnboundedSender<Incoming>>, Vec<ChannelReceiver>) {
     counters
         .channels
         .iter()
@@ -94,6 +114,8 @@ pub(crate) struct Receiver<R> {
     pub(crate) index: [Option<u8>; 256],
     channels: Vec<RecvChannel>,
     buf: BytesMut,
+    /// When the bytes in `buf` were read.
+    read_at: Instant,
     /// A queue passed half its capacity: let consumers run before reading on.
     crowded: bool,
 }
@@ -105,7 +127,7 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
         counters: Arc<Counters>,
         signals: Arc<Signals>,
         bucket: TokenBucket,
-        senders: Vec<mpsc::UnboundedSender<Bytes>>,
+        senders: Vec<mpsc::UnboundedSender<Incoming>>,
     ) -> Self {
         let mut index = [None; 256];
         for (i, c) in counters.channels.iter().enumerate() {
@@ -113,7 +135,8 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
             index[usize::from(c.desc.id)] = Some(i as u8);
         }
         let channels = senders.into_iter().map(|tx| RecvChannel { recving: BytesMut::new(), tx }).collect();
-        Receiver { reader, limits, counters, signals, bucket, index, channels, buf: BytesMut::new(), crowded: false }
+        let (buf, read_at, crowded) = (BytesMut::new(), Instant::now(), false);
+        Receiver { reader, limits, counters, signals, bucket, index, channels, buf, read_at, crowded }
     }
 
     /// Reads and dispatches until the connection fails or the peer closes it.
@@ -145,11 +168,13 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
                 };
             }
             let n = chunk.len();
+            // One clock read per socket read: every message completed by these bytes arrived now.
+            self.read_at = Instant::now();
             self.buf.reserve(16 * 1024);
             self.buf.extend_from_slice(chunk);
             self.reader.consume(n);
             self.counters.wire_recv.fetch_add(n as u64, Relaxed);
-            if let Some(wait) = self.bucket.charge(n, Instant::now()) {
+            if let Some(wait) = self.bucket.charge(n, self.read_at) {
                 tokio::time::sleep(wait).await;
             }
         }
@@ -187,7 +212,7 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
                 counters.recv_queued_msgs.fetch_add(1, Relaxed);
                 counters.recv_queued_bytes.fetch_add(cost, Relaxed);
                 self.crowded |= (queued + cost) * 2 > counters.desc.recv_buffer_capacity;
-                if ch.tx.send(msg).is_err() {
+                if ch.tx.send(Incoming { data: msg, received_at: self.read_at }).is_err() {
                     // The consumer dropped its receiver: it does not want this channel's messages.
                     counters.recv_queued_msgs.fetch_sub(1, Relaxed);
                     counters.recv_queued_bytes.fetch_sub(cost, Relaxed);

@@ -215,7 +215,7 @@ mod tests {
     fn sealed_frames_are_1044_bytes_and_padding_is_zeroed() {
         let mut sealer = FrameSealer::new(&key(1));
         let mut opener = FrameOpener::new(&key(1));
-        // Fill the buffer with junk first: seal must not leak it (TM2's Go code does, tm2-p2p.md §1.6).
+        // Fill the buffer with junk first: seal must not leak it (TM2's Go code does: gno tm2/pkg/p2p/conn/secret_connection.go reuses pooled frames).
         let mut frame = [0xAAu8; SEALED_FRAME_LEN];
         frame[DATA_LEN_SIZE..DATA_LEN_SIZE + 3].copy_from_slice(b"abc");
         sealer.seal_in_place(&mut frame, 3).unwrap();

@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn tm2_messages_have_the_documented_bytes() {
-        // tm2-p2p.md §1.2: ephemeral message 22 0a 20 ‹32›; AuthSig 64 0a 20 ‹pub› 12 40 ‹sig›.
+        // docs/protocol.md, "Secret connection handshake": ephemeral message 22 0a 20 ‹32›; AuthSig 64 0a 20 ‹pub› 12 40 ‹sig›.
         let hs = Handshake::with_ephemeral_secret(WireProfile::Tm2, [2; 32]);
         let msg = hs.ephemeral_message();
         assert_eq!(&msg[..3], &[0x22, 0x0a, 0x20]);

@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn tm2_hkdf_split_for_a_counting_secret() {
-        // tm2-p2p.md §1.4: dh = 00 01 .. 1f, computed independently of the Go code.
+        // The HKDF counting vector (dh = 00 01 .. 1f), computed independently of the Go code (docs/protocol.md).
         let mut dh = [0u8; 32];
         for (i, b) in dh.iter_mut().enumerate() {
             *b = i as u8;

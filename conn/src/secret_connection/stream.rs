@@ -21,9 +21,10 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use ledgerwire_types::{NodeId, NodeKey, PublicKey, WireProfile};
-use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::SecretConnectionError;
+use crate::length_prefixed::LengthPrefixedError;
 use super::frame::{DATA_LEN_SIZE, DATA_MAX_SIZE, FrameOpener, FrameSealer, SEALED_FRAME_LEN};
 use super::handshake::{EPHEMERAL_MESSAGE_LEN, Handshake, MAX_AUTH_MESSAGE_LEN};
 
@@ -230,27 +231,15 @@ async fn run_handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     Ok(SecretConnection { reader, writer, remote, profile })
 }
 
-/// Reads a uvarint length prefix and that many bytes, refusing lengths above [`MAX_AUTH_MESSAGE_LEN`] before reading
-/// the body.
+/// Reads the auth message body, refusing lengths above [`MAX_AUTH_MESSAGE_LEN`] before reading the body.
 async fn read_auth_body<R: AsyncRead + Unpin>(reader: &mut SecretReader<R>) -> Result<Vec<u8>, SecretConnectionError> {
-    let io_err = SecretConnectionError::from_handshake_io;
-    let mut len: u64 = 0;
-    for i in 0..10 {
-        let b = reader.read_u8().await.map_err(io_err)?;
-        len |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            break;
+    crate::length_prefixed::read(reader, MAX_AUTH_MESSAGE_LEN).await.map_err(|e| match e {
+        LengthPrefixedError::Io(e) => SecretConnectionError::from_handshake_io(e),
+        LengthPrefixedError::BadPrefix => {
+            SecretConnectionError::MalformedAuthMessage("length prefix is not a valid uvarint".into())
         }
-        if i == 9 {
-            return Err(SecretConnectionError::MalformedAuthMessage("length prefix is not a valid uvarint".into()));
-        }
-    }
-    if len > MAX_AUTH_MESSAGE_LEN as u64 {
-        return Err(SecretConnectionError::AuthMessageTooLarge { len, max: MAX_AUTH_MESSAGE_LEN });
-    }
-    let mut body = vec![0u8; len as usize];
-    reader.read_exact(&mut body).await.map_err(io_err)?;
-    Ok(body)
+        LengthPrefixedError::TooLarge { len, max } => SecretConnectionError::AuthMessageTooLarge { len, max },
+    })
 }
 
 impl<R, W> std::fmt::Debug for SecretConnection<R, W> {
