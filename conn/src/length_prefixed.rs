@@ -61,6 +61,8 @@ mod tests {
         let mut endless: &[u8] = &[0xff; 11];
         assert!(matches!(read(&mut endless, 10).await, Err(LengthPrefixedError::BadPrefix)));
         let mut short: &[u8] = b"\x05ab";
-        assert!(matches!(read(&mut short, 10).await, Err(LengthPrefixedError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof));
+        assert!(
+            matches!(read(&mut short, 10).await, Err(LengthPrefixedError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof)
+        );
     }
 }

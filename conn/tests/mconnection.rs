@@ -527,7 +527,8 @@ async fn a_reserved_slot_guarantees_a_later_send_and_dropping_it_gives_the_slot_
 
 #[tokio::test(start_paused = true)]
 async fn a_send_waits_for_room_until_its_own_deadline() {
-    let config = MConnectionConfig { send_rate: 1, recv_rate: 0, send_timeout: Duration::from_secs(10), ..Default::default() };
+    let config =
+        MConnectionConfig { send_rate: 1, recv_rate: 0, send_timeout: Duration::from_secs(10), ..Default::default() };
     let (a, _b) = pair(WireProfile::CometBft, &[ChannelDescriptor::new(0x01, 1)], config, unlimited()).await;
     // The first message goes out in the burst, the task holds the second for ~1000 s, the third fills the queue.
     for i in 0..3 {
@@ -538,7 +539,11 @@ async fn a_send_waits_for_room_until_its_own_deadline() {
     let deadline = started + Duration::from_millis(1500);
     assert_eq!(a.conn.send_before(0x01, "x", deadline).await, Err(SendError::Timeout(0x01)));
     assert_eq!(started.elapsed(), Duration::from_millis(1500), "the caller's deadline, not the 10 s send timeout");
-    assert_eq!(a.conn.send_before(0x01, "x", started).await, Err(SendError::Timeout(0x01)), "a past deadline fails at once");
+    assert_eq!(
+        a.conn.send_before(0x01, "x", started).await,
+        Err(SendError::Timeout(0x01)),
+        "a past deadline fails at once"
+    );
 }
 
 #[tokio::test(start_paused = true)]

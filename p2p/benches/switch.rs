@@ -29,15 +29,12 @@ use tokio::task::JoinSet;
 
 const CONCURRENCY: usize = 8;
 
-fn log() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
-}
-
 fn config(listen: SocketAddr) -> SwitchConfig {
     let mut c = SwitchConfig::new(listen, "bench");
     c.max_inbound = 100_000;
     c.transport.max_pending_inbound = 256;
     c.transport.max_pending_inbound_per_ip = 256;
+    c.transport.max_pending_inbound_per_subnet = 256;
     c.connection = MConnectionConfig { flush_throttle: Duration::ZERO, ..Default::default() };
     c
 }
@@ -46,9 +43,9 @@ const CH: u8 = 0x7e;
 
 /// Connections per second from TCP connect until the switch added the peer.
 async fn switch_setup_rate(profile: WireProfile, n: usize) -> f64 {
-    let mut b = SwitchBuilder::new(Arc::new(NodeKey::generate()), profile, config(([127, 0, 0, 1], 0).into()), log());
+    let mut b = SwitchBuilder::new(Arc::new(NodeKey::generate()), profile, config(([127, 0, 0, 1], 0).into()), None);
     let ctx = b.add_reactor("bench", &[ChannelDescriptor::new(CH, 1)], 1 << 16).unwrap();
-    let mut events = b.handle().subscribe(|e| matches!(e, SwitchEvent::PeerConnected { .. }));
+    let mut events = b.handle().subscribe(|e| matches!(e, SwitchEvent::PeerConnected { .. })).unwrap();
     let switch = b.start().await.unwrap();
     let target = switch.listen_addr().unwrap();
     let server_id = switch.id();
@@ -65,7 +62,7 @@ async fn switch_setup_rate(profile: WireProfile, n: usize) -> f64 {
                 vec![CH],
                 "v0",
             );
-            Arc::new(Transport::new(key, info, TransportConfig::default(), log()))
+            Arc::new(Transport::new(key, info, TransportConfig::default(), None))
         })
         .collect();
     let start = Instant::now();
@@ -181,9 +178,9 @@ async fn full_mesh_ms(profile: WireProfile) -> f64 {
         let mut c = config(([127, 0, 0, 1], ports[i]).into());
         c.persistent_peers = addrs.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.clone()).collect();
         c.backoff.base = Duration::from_millis(100);
-        let mut b = SwitchBuilder::new(keys[i].clone(), profile, c, log());
+        let mut b = SwitchBuilder::new(keys[i].clone(), profile, c, None);
         contexts.push(b.add_reactor("bench", &[ChannelDescriptor::new(CH, 1)], 1024).unwrap());
-        streams.push(b.handle().subscribe(|_| true));
+        streams.push(b.handle().subscribe(|_| true).unwrap());
         builders.push(b);
     }
     let start = Instant::now();
@@ -208,7 +205,7 @@ async fn full_mesh_ms(profile: WireProfile) -> f64 {
     loop {
         let mut complete = true;
         for s in &switches {
-            complete &= s.peers().await.len() == N - 1;
+            complete &= s.peers().unwrap().len() == N - 1;
         }
         if complete {
             break;

@@ -10,7 +10,9 @@
 //! What it shows, in about a hundred lines:
 //! - a reactor is a task that owns its state and reads `ReactorEvent`s;
 //! - per-peer state (the peer's chosen name, its message budget) lives in the reactor's own map;
-//! - sending goes through the `PeerHandle` (scoped to the reactor's channel) or `ReactorSwitch::broadcast`;
+//! - sending goes through the `PeerHandle` (scoped to the reactor's channel) or `ReactorSwitch::try_broadcast`, and
+//!   never waits: the task serves every peer, so a peer that stops reading loses its lines instead of stalling the
+//!   chat for everyone;
 //! - input from peers is bounded (message size by the channel descriptor, rate by a per-peer budget) and a peer that
 //!   breaks the protocol is disconnected with a reason.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
@@ -64,7 +66,7 @@ async fn chat(mut ctx: ReactorContext, our_name: String, mut lines: tokio::sync:
                 None => return, // the switch stopped
                 Some(ReactorEvent::PeerUp(handle)) => {
                     println!("* {} joined", handle.id());
-                    let _ = handle.send(CHAT, format!("N{our_name}")).await;
+                    let _ = handle.try_send(CHAT, format!("N{our_name}"));
                     let name = handle.id().to_string();
                     peers.insert(handle.id(), Peer { handle, name, budget: PER_SECOND, budget_reset: Instant::now() });
                 }
@@ -88,7 +90,7 @@ async fn chat(mut ctx: ReactorContext, our_name: String, mut lines: tokio::sync:
                         Some(("M", text)) => println!("<{}> {text}", p.name),
                         _ => {
                             // Breaking the protocol costs the connection.
-                            ctx.switch.stop_peer_for_error(peer, "malformed chat message").await;
+                            let _ = ctx.switch.stop_peer_for_error(peer, "malformed chat message").await;
                         }
                     }
                 }
@@ -98,16 +100,15 @@ async fn chat(mut ctx: ReactorContext, our_name: String, mut lines: tokio::sync:
                 // `@name text`: a private line, sent through that peer's handle.
                 if let Some((to, text)) = line.strip_prefix('@').and_then(|l| l.split_once(' ')) {
                     match peers.values().find(|p| p.name == to) {
-                        Some(p) => {
-                            let r = p.handle.send(CHAT, format!("M(private) {text}")).await;
-                            eprintln!("  (to {to}: {})", if r.is_ok() { "sent" } else { "failed" });
-                        }
+                        Some(p) => match p.handle.try_send(CHAT, format!("M(private) {text}")) {
+                            Ok(()) => eprintln!("  (to {to}: sent)"),
+                            Err(e) => eprintln!("  (to {to}: not sent: {e})"),
+                        },
                         None => eprintln!("  (nobody called {to})"),
                     }
                     continue;
                 }
-                let report = ctx.switch.broadcast(CHAT, format!("M{line}")).await;
-                if let Ok(r) = report {
+                if let Ok(r) = ctx.switch.try_broadcast(CHAT, format!("M{line}")) {
                     eprintln!("  (sent to {} of {} peers)", r.delivered(), r.results.len());
                 }
             }
@@ -118,9 +119,8 @@ async fn chat(mut ctx: ReactorContext, our_name: String, mut lines: tokio::sync:
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let log = slog::Logger::root(slog::Discard, slog::o!());
     let key = Arc::new(NodeKey::generate());
-    let mut builder = SwitchBuilder::new(key, args.profile, SwitchConfig::new(args.listen, "chat"), log);
+    let mut builder = SwitchBuilder::new(key, args.profile, SwitchConfig::new(args.listen, "chat"), None);
     let descriptor = ChannelDescriptor::new(CHAT, 1)
         .with_send_queue_capacity(16)
         .with_recv_message_capacity(1024)

@@ -20,7 +20,7 @@ use crate::transport::{DialError, Direction, RejectReason};
 pub const EVENT_BUFFER: usize = 1024;
 
 /// Something that happened in the switch.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum SwitchEvent {
     /// A peer passed every check and its connection runs.
     PeerConnected {
@@ -87,7 +87,7 @@ impl SwitchEvent {
 }
 
 /// What an [`EventStream`] yields.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum EventItem {
     /// An event that passed the filter.
     Event(SwitchEvent),
@@ -151,6 +151,13 @@ mod tests {
         }
     }
 
+    fn port(item: Option<EventItem>) -> Option<u16> {
+        match item {
+            Some(EventItem::Event(SwitchEvent::PeerRejected { address, .. })) => Some(address.port()),
+            _ => None,
+        }
+    }
+
     #[tokio::test]
     async fn filtered_subscriptions_receive_only_matching_events() {
         let (tx, _) = broadcast::channel(16);
@@ -159,13 +166,13 @@ mod tests {
         let mut dials = EventStream::new(tx.subscribe(), Box::new(|e| e.kind() == "dial_failed"));
         tx.send(rejected(1)).unwrap();
         let dial = SwitchEvent::DialFailed { peer: id, address: "x".into(), reason: DialError::ConnectTimeout };
-        tx.send(dial.clone()).unwrap();
+        tx.send(dial).unwrap();
         drop(tx);
-        assert_eq!(all.recv().await, Some(EventItem::Event(rejected(1))));
-        assert_eq!(all.recv().await, Some(EventItem::Event(dial.clone())));
-        assert_eq!(all.recv().await, None);
-        assert_eq!(dials.recv().await, Some(EventItem::Event(dial)));
-        assert_eq!(dials.recv().await, None);
+        assert_eq!(port(all.recv().await), Some(1));
+        assert!(matches!(all.recv().await, Some(EventItem::Event(SwitchEvent::DialFailed { peer, .. })) if peer == id));
+        assert!(all.recv().await.is_none());
+        assert!(matches!(dials.recv().await, Some(EventItem::Event(SwitchEvent::DialFailed { .. }))));
+        assert!(dials.recv().await.is_none());
     }
 
     #[tokio::test]
@@ -175,7 +182,7 @@ mod tests {
         for n in 0..10 {
             tx.send(rejected(n)).unwrap(); // never blocks
         }
-        assert_eq!(slow.recv().await, Some(EventItem::Missed(6)));
-        assert_eq!(slow.recv().await, Some(EventItem::Event(rejected(6))));
+        assert!(matches!(slow.recv().await, Some(EventItem::Missed(6))));
+        assert_eq!(port(slow.recv().await), Some(6));
     }
 }

@@ -10,16 +10,21 @@
 //! gets healthy peers dropped. ledgerwire turns that around:
 //!
 //! - **Reactors are tasks that own their state.** [`SwitchBuilder::add_reactor`] registers a reactor's channels and
-//!   returns a [`ReactorContext`]: an event stream (`PeerUp`, ordered `Message`s, `PeerDown`) and a scoped
-//!   [`ReactorSwitch`]. Per-peer state lives in the reactor's own map; peers carry no key-value store.
-//! - **Sending is scoped.** A [`PeerHandle`] only sends on its reactor's channels, and only on channels the peer
-//!   advertised. Broadcasts go through the switch, which reports each peer's outcome ([`BroadcastReport`]).
-//! - **Delivery never runs on the read path.** Messages go through bounded per-channel queues, so a slow reactor
-//!   delays only its own channels, never pings or other reactors (see `ledgerwire_conn::mconnection`).
-//! - **One owner for every decision.** The switch actor alone admits connections, dials, redials persistent peers
-//!   and enforces limits; everything else sends it messages. There are no shared locks to reason about.
-//! - **Everything peers feed is bounded**: pending handshakes in total and per IP, the dial queue, channel queues,
-//!   reactor inboxes and event buffers.
+//!   returns a [`ReactorContext`]: an event stream (`PeerUp`, ordered `Message`s stamped with the instant they were
+//!   read, `PeerDown`) and a scoped [`ReactorSwitch`]. Per-peer state lives in the reactor's own map.
+//! - **Sending is scoped and never has to wait.** A [`PeerHandle`] only sends on its reactor's channels, and only on
+//!   channels the peer advertised. Besides `send` (which waits for room) it offers `try_send`, `send_before` a
+//!   deadline, `reserve` (room guaranteed for a later reply) and `send_capacity`; broadcasts report each peer's
+//!   outcome, and `try_broadcast` never waits.
+//! - **Delivery never runs on the read path, and reactors never wait for each other.** Messages go through bounded
+//!   per-channel queues and per-reactor delivery tasks ([`delivery`]). A reactor that falls behind fills its own
+//!   queues; when one overflows, the connection it overflowed on closes (see the [reactor docs](reactor) for the
+//!   policy and for sizing a request/response reactor). Pings and other reactors are never delayed.
+//! - **One owner for every decision.** The switch's decisions live in a pure state machine driven by one actor;
+//!   everything else sends it messages. There are no shared locks to reason about.
+//! - **Everything peers feed is bounded**: pending handshakes (shared fairly between hosts and networks), the dial
+//!   queue, channel queues, reactor inboxes and event buffers. [`pending::PendingRequests`] bounds and times out a
+//!   reactor's own requests.
 //!
 //! # Example
 //!
@@ -41,25 +46,25 @@
 //!     while let Some(event) = ctx.events.recv().await {
 //!         match event {
 //!             ReactorEvent::PeerUp(peer) => {
-//!                 peer.send(CH, "ping").await.ok();
+//!                 // Never wait on one peer: a full queue means this peer is not reading; skip it.
+//!                 let _ = peer.try_send(CH, "ping");
 //!                 peers.insert(peer.id(), peer);
 //!             }
 //!             ReactorEvent::Message { peer, msg, .. } => match &msg[..] {
-//!                 b"ping" => { peers[&peer].send(CH, "pong").await.ok(); }
+//!                 b"ping" => { let _ = peers[&peer].try_send(CH, "pong"); }
 //!                 b"pong" => { done.take().map(|d| d.send(())); }
-//!                 _ => { ctx.switch.stop_peer_for_error(peer, "not a ping").await; }
+//!                 _ => { let _ = ctx.switch.stop_peer_for_error(peer, "not a ping").await; }
 //!             },
 //!             ReactorEvent::PeerDown { peer, .. } => { peers.remove(&peer); }
 //!         }
 //!     }
 //! }
 //!
-//! let log = slog::Logger::root(slog::Discard, slog::o!());
 //! let mut nodes = Vec::new();
 //! let mut pongs = Vec::new();
 //! for _ in 0..2 {
 //!     let config = SwitchConfig::new("127.0.0.1:0".parse()?, "example-net");
-//!     let mut b = SwitchBuilder::new(Arc::new(NodeKey::generate()), WireProfile::Tm2, config, log.clone());
+//!     let mut b = SwitchBuilder::new(Arc::new(NodeKey::generate()), WireProfile::Tm2, config, None);
 //!     let ctx = b.add_reactor("pingpong", &[ChannelDescriptor::new(CH, 1).with_low_latency()], 64)?;
 //!     let (tx, rx) = tokio::sync::oneshot::channel();
 //!     tokio::spawn(reactor(ctx, tx));
@@ -78,19 +83,25 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod backoff;
-pub mod dial_queue;
+pub mod delivery;
 pub mod events;
+pub mod log_limit;
 pub mod node_info;
 pub mod peer;
+pub mod pending;
 pub mod reactor;
 pub mod switch;
 pub mod transport;
 
+pub use delivery::ReactorEvent;
 pub use events::{EventItem, EventStream, SwitchEvent};
 pub use peer::{DisconnectReason, PeerHandle, PeerInfo, PeerSendError};
-pub use reactor::{ReactorContext, ReactorEvent, ReactorSwitch};
-pub use switch::{BroadcastFailure, BroadcastReport, PeerSummary, Switch, SwitchBuilder, SwitchConfig, SwitchError};
+pub use pending::{PendingRequests, RequestId};
+pub use reactor::{ReactorContext, ReactorError, ReactorSwitch};
+pub use switch::{
+    Backoff, BroadcastFailure, BroadcastReport, BuildError, PeerSummary, ProbeError, Switch, SwitchBuilder,
+    SwitchConfig, SwitchConfigError, SwitchError,
+};
 pub use transport::{DialError, Direction, RejectReason, Transport, TransportConfig};
 
-pub use ledgerwire_conn::mconnection::{ChannelDescriptor, ChannelId, MConnectionConfig, SendError};
+pub use ledgerwire_conn::mconnection::{ChannelDescriptor, ChannelId, MConnectionConfig, SendError, SendPermit};

@@ -194,6 +194,29 @@ impl NodeInfo {
         }
     }
 
+    /// tm2: adds each `name → version` as a required entry of the version set, replacing an entry of the same name,
+    /// and keeps the set sorted by name as gno does. cometbft has no version set; its NodeInfo is returned unchanged.
+    pub fn with_required_versions(mut self, versions: &std::collections::BTreeMap<String, String>) -> Self {
+        if let ProtocolVersions::Tm2(set) = &mut self.versions {
+            for (name, version) in versions {
+                set.retain(|v| &v.name != name);
+                set.push(VersionInfo { name: name.clone(), version: version.clone(), optional: false });
+            }
+            set.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        self
+    }
+
+    /// The encoded size without the length prefix: what a peer checks against [`MAX_NODE_INFO_SIZE`].
+    pub fn encoded_body_len(&self) -> usize {
+        let encoded = self.encode();
+        let mut peek = &encoded[..];
+        match prost::decode_length_delimiter(&mut peek) {
+            Ok(len) => len,
+            Err(_) => encoded.len(),
+        }
+    }
+
     /// The profile this NodeInfo belongs to.
     pub fn profile(&self) -> WireProfile {
         match self.versions {

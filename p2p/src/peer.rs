@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use ledgerwire_conn::mconnection::{ChannelId, CloseReason, ConnectionStatus, MConnection, SendError};
+use ledgerwire_conn::mconnection::{ChannelId, CloseReason, ConnectionStatus, MConnection, SendError, SendPermit};
 use ledgerwire_types::{HostAddress, NodeId};
+
+use tokio::time::Instant;
 
 use crate::node_info::NodeInfo;
 use crate::transport::Direction;
@@ -106,16 +108,43 @@ impl PeerHandle {
         Ok(())
     }
 
-    /// Queues `msg` on `channel`, waiting (up to the send timeout) for room.
+    /// Queues `msg` on `channel`, waiting (up to the connection's send timeout, 10 s by default) for room. A task
+    /// that serves many peers should not wait on one of them: use [`PeerHandle::try_send`], a [reservation]
+    /// (PeerHandle::reserve) or [`PeerHandle::send_before`] with a short deadline.
     pub async fn send(&self, channel: ChannelId, msg: impl Into<Bytes>) -> Result<(), PeerSendError> {
         self.check(channel)?;
         self.conn.send(channel, msg).await.map_err(PeerSendError::Send)
+    }
+
+    /// Queues `msg` on `channel`, waiting for room until `deadline` at the latest (a request's expiry, say).
+    pub async fn send_before(
+        &self,
+        channel: ChannelId,
+        msg: impl Into<Bytes>,
+        deadline: Instant,
+    ) -> Result<(), PeerSendError> {
+        self.check(channel)?;
+        self.conn.send_before(channel, msg, deadline).await.map_err(PeerSendError::Send)
     }
 
     /// Queues `msg` on `channel` if there is room now.
     pub fn try_send(&self, channel: ChannelId, msg: impl Into<Bytes>) -> Result<(), PeerSendError> {
         self.check(channel)?;
         self.conn.try_send(channel, msg).map_err(PeerSendError::Send)
+    }
+
+    /// Reserves room for one message on `channel` now (or fails with a full queue). Take it when accepting a request,
+    /// and send the response through it: the response then fits whatever else was queued meanwhile. Dropping the
+    /// permit unused gives the room back.
+    pub fn reserve(&self, channel: ChannelId) -> Result<SendPermit, PeerSendError> {
+        self.check(channel)?;
+        self.conn.reserve(channel).map_err(PeerSendError::Send)
+    }
+
+    /// Free room in `channel`'s send queue, in messages (queued messages and held reservations take room).
+    pub fn send_capacity(&self, channel: ChannelId) -> Result<usize, PeerSendError> {
+        self.check(channel)?;
+        self.conn.send_capacity(channel).map_err(PeerSendError::Send)
     }
 
     /// The connection's queues, counters and rates.

@@ -70,6 +70,11 @@ impl ChannelDescriptor {
         self.recv_message_capacity = n;
         self
     }
+
+    /// Checks a connection's set of descriptors: at least one, unique IDs, priorities and capacities above zero.
+    pub fn validate_set(channels: &[ChannelDescriptor]) -> Result<(), ConfigError> {
+        validate(channels)
+    }
 }
 
 /// Why a set of channel descriptors or a connection configuration was refused.

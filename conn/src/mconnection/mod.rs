@@ -226,7 +226,12 @@ impl MConnection {
 
     /// Queues `msg` on `channel`, waiting for room until `deadline` at the latest ([`SendError::Timeout`] after
     /// that). A request that expires at a known instant can pass that instant.
-    pub async fn send_before(&self, channel: ChannelId, msg: impl Into<Bytes>, deadline: Instant) -> Result<(), SendError> {
+    pub async fn send_before(
+        &self,
+        channel: ChannelId,
+        msg: impl Into<Bytes>,
+        deadline: Instant,
+    ) -> Result<(), SendError> {
         self.queue(channel, msg.into(), Some(deadline)).await
     }
 

@@ -24,9 +24,9 @@ use ledgerwire_types::{NodeId, NodeKey, PublicKey, WireProfile};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::SecretConnectionError;
-use crate::length_prefixed::LengthPrefixedError;
 use super::frame::{DATA_LEN_SIZE, DATA_MAX_SIZE, FrameOpener, FrameSealer, SEALED_FRAME_LEN};
 use super::handshake::{EPHEMERAL_MESSAGE_LEN, Handshake, MAX_AUTH_MESSAGE_LEN};
+use crate::length_prefixed::LengthPrefixedError;
 
 /// Sealed frames the reader can take in with one read call, at most. The buffer starts at two frames (so a
 /// connection that is still handshaking, or idle, costs about 2 KiB) and doubles whenever a read fills it.

@@ -1,0 +1,177 @@
+//! How peers' events reach reactors: one delivery task per connection and reactor, each on its own.
+//!
+//! For one connection and one reactor, the task hands over, in this order: `PeerUp` with a [`PeerHandle`], the
+//! messages of the reactor's channels (in order per channel, each with the instant it was read), and `PeerDown`
+//! after the last of them. Tasks of different reactors never wait for each other, so a reactor that stops
+//! consuming delays only its own events; the others get their `PeerUp`, messages and `PeerDown` on time.
+//!
+//! What a stalled reactor costs is bounded. Its delivery task waits at the reactor's inbox; the connection keeps
+//! receiving into the stalled channels' receive queues until one is full, and then the connection closes
+//! (`RecvQueueFull`, see `ledgerwire_conn::mconnection`). A connection that ends before its reactor took the
+//! `PeerUp` is never reported to that reactor at all, nor are its messages, so a peer that reconnects while a
+//! reactor is stalled does not pile up connections waiting to be reported.
+//!
+//! When a connection replaces another to the same peer, each reactor gets the old connection's `PeerDown` before
+//! the new one's `PeerUp`.
+
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use ledgerwire_conn::mconnection::{ChannelId, ChannelReceiver, CloseReason, Incoming, MConnection};
+use ledgerwire_types::NodeId;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::peer::{DisconnectReason, PeerHandle, PeerInfo};
+
+/// What a reactor hears from the switch.
+#[derive(Debug)]
+pub enum ReactorEvent {
+    /// A peer connected; keep the handle to send to it.
+    PeerUp(PeerHandle),
+    /// A message arrived on one of the reactor's channels.
+    Message {
+        /// The sender.
+        peer: NodeId,
+        /// The channel.
+        channel: ChannelId,
+        /// The message.
+        msg: Bytes,
+        /// When the message was read from the socket: compute deadlines from this, not from when the event is
+        /// taken, so they do not drift while the inbox backs up.
+        received_at: Instant,
+    },
+    /// A peer is gone; no more messages will come from this connection.
+    PeerDown {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// A registered reactor's inbox, as the switch keeps it.
+#[derive(Clone, Debug)]
+pub(crate) struct Inbox {
+    pub(crate) channels: Arc<[ChannelId]>,
+    pub(crate) tx: mpsc::Sender<ReactorEvent>,
+}
+
+/// The delivery tasks of one connection, one per reactor (in registration order).
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    tasks: Vec<Option<JoinHandle<()>>>,
+}
+
+impl Delivery {
+    /// Starts delivering the connection's events to every reactor. `previous` is the delivery of the connection this
+    /// one replaces: each reactor's `PeerUp` waits for that reactor's previous `PeerDown`. `stop_reason` is read when
+    /// the connection ends (the switch sets it before closing a connection on purpose).
+    pub(crate) fn start(
+        info: Arc<PeerInfo>,
+        conn: Arc<MConnection>,
+        receivers: Vec<ChannelReceiver>,
+        inboxes: &[Inbox],
+        stop_reason: Arc<OnceLock<DisconnectReason>>,
+        previous: Option<Delivery>,
+    ) -> Delivery {
+        let mut mine: Vec<Vec<ChannelReceiver>> = inboxes.iter().map(|_| Vec::new()).collect();
+        for rx in receivers {
+            if let Some(i) = inboxes.iter().position(|inbox| inbox.channels.contains(&rx.id())) {
+                mine[i].push(rx);
+            }
+        }
+        let mut previous = previous.unwrap_or_default().tasks.into_iter();
+        let tasks = inboxes
+            .iter()
+            .zip(mine)
+            .map(|(inbox, receivers)| {
+                let handle = PeerHandle::new(info.clone(), conn.clone(), inbox.channels.clone());
+                let task = deliver(
+                    inbox.tx.clone(),
+                    handle,
+                    receivers,
+                    conn.clone(),
+                    stop_reason.clone(),
+                    previous.next().flatten(),
+                );
+                Some(tokio::spawn(task))
+            })
+            .collect();
+        Delivery { tasks }
+    }
+
+    /// Whether every reactor has had this connection's last event (or never will).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.tasks.iter().flatten().all(JoinHandle::is_finished)
+    }
+
+    /// Waits for every task (for a stop), aborting those still running at `deadline`.
+    pub(crate) async fn finish_by(self, deadline: Instant) -> bool {
+        let mut all_done = true;
+        for mut task in self.tasks.into_iter().flatten() {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                all_done = false;
+            }
+        }
+        all_done
+    }
+}
+
+/// One connection's events for one reactor.
+async fn deliver(
+    inbox: mpsc::Sender<ReactorEvent>,
+    handle: PeerHandle,
+    mut receivers: Vec<ChannelReceiver>,
+    conn: Arc<MConnection>,
+    stop_reason: Arc<OnceLock<DisconnectReason>>,
+    previous: Option<JoinHandle<()>>,
+) {
+    let peer = handle.id();
+    if let Some(previous) = previous {
+        tokio::select! {
+            _ = previous => {}
+            _ = conn.closed() => return,
+        }
+    }
+    tokio::select! {
+        sent = inbox.send(ReactorEvent::PeerUp(handle)) => if sent.is_err() { return },
+        _ = conn.closed() => return,
+    }
+    let mut next = 0;
+    while let Some((channel, incoming)) = std::future::poll_fn(|cx| poll_any(&mut receivers, &mut next, cx)).await {
+        let Incoming { data, received_at } = incoming;
+        let event = ReactorEvent::Message { peer, channel, msg: data, received_at };
+        if inbox.send(event).await.is_err() {
+            return;
+        }
+    }
+    let close: CloseReason = conn.closed().await;
+    let reason = stop_reason.get().cloned().unwrap_or(DisconnectReason::Connection(close));
+    let _ = inbox.send(ReactorEvent::PeerDown { peer, reason }).await;
+}
+
+/// The next message from any of `receivers`, taking turns from `next` on; `None` once all have ended.
+fn poll_any(
+    receivers: &mut [ChannelReceiver],
+    next: &mut usize,
+    cx: &mut Context<'_>,
+) -> Poll<Option<(ChannelId, Incoming)>> {
+    let n = receivers.len();
+    let mut open = 0;
+    for k in 0..n {
+        let i = (*next + k) % n;
+        match receivers[i].poll_recv(cx) {
+            Poll::Ready(Some(msg)) => {
+                *next = (i + 1) % n;
+                return Poll::Ready(Some((receivers[i].id(), msg)));
+            }
+            Poll::Ready(None) => {}
+            Poll::Pending => open += 1,
+        }
+    }
+    if open == 0 { Poll::Ready(None) } else { Poll::Pending }
+}
