@@ -30,7 +30,7 @@ use ledgerwire_reactors::ping::PingHandle;
 use ledgerwire_types::{HostAddress, NodeId, WireProfile};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::StreamExt;
 
 /// What the handlers need.
 #[derive(Clone, Debug)]
@@ -107,7 +107,10 @@ async fn status(State(state): State<AdminState>) -> Response {
     let Some(info) = state.switch.node_info() else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "switch not started");
     };
-    let peers = state.switch.peers().await.len();
+    let peers = match state.switch.peers() {
+        Ok(p) => p.len(),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
     axum::Json(json!({
         "id": state.switch.id().to_string(),
         "profile": state.profile.as_str(),
@@ -121,10 +124,11 @@ async fn status(State(state): State<AdminState>) -> Response {
 
 async fn peers(State(state): State<AdminState>) -> Response {
     let pings = state.pings.snapshot();
-    let list: Vec<Value> = state
-        .switch
-        .peers()
-        .await
+    let peers = match state.switch.peers() {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let list: Vec<Value> = peers
         .into_iter()
         .map(|p| {
             let i = &p.info;
@@ -137,6 +141,7 @@ async fn peers(State(state): State<AdminState>) -> Response {
                 "persistent": i.persistent,
                 "private": i.private,
                 "moniker": i.node_info.moniker,
+                "protocol_versions": node_info_json(&i.node_info)["protocol_versions"],
                 "connected_since": i.connected_since.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
                 "bytes_in": p.status.bytes_received,
                 "bytes_out": p.status.bytes_sent,
@@ -184,10 +189,10 @@ async fn disconnect(State(state): State<AdminState>, Path(id): Path<String>) -> 
         Ok(id) => id,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if state.switch.disconnect(id).await {
-        axum::Json(json!({ "disconnected": id.to_string() })).into_response()
-    } else {
-        error(StatusCode::NOT_FOUND, format!("{id} is not connected"))
+    match state.switch.disconnect(id).await {
+        Ok(true) => axum::Json(json!({ "disconnected": id.to_string() })).into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("{id} is not connected")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 
@@ -237,8 +242,11 @@ pub fn event_json(event: &SwitchEvent) -> Value {
     }
 }
 
-async fn events(State(state): State<AdminState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = state.switch.subscribe(|_| true).map(|item| {
+async fn events(State(state): State<AdminState>) -> Response {
+    let Ok(subscription) = state.switch.subscribe(|_| true) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the switch has stopped");
+    };
+    let stream = subscription.map(|item| -> Result<Event, Infallible> {
         Ok(match item {
             EventItem::Event(e) => Event::default().event(e.kind()).data(event_json(&e).to_string()),
             EventItem::Missed(n) => {
@@ -246,7 +254,7 @@ async fn events(State(state): State<AdminState>) -> Sse<impl Stream<Item = Resul
             }
         })
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

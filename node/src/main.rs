@@ -124,9 +124,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let format = match log_format {
                 Some(Format::Json) => LogFormat::Json,
                 Some(Format::Text) => LogFormat::Text,
-                None => config.log_format,
+                None => config.log.format,
             };
-            let (logger, _guard) = logging::logger(format, config.log_level);
+            let (logger, _guard) = logging::logger(format, config.log.level);
             let running = node::start(&config, logger.clone()).await?;
             wait_for_signal().await?;
             slog::info!(logger, "shutting down");
@@ -134,7 +134,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Peers { home, json } => {
             let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin_token_file)?;
+            let token = node::read_token(&config.admin.token_file)?;
             let peers = client::get_json(node::admin_address(&config)?, &token, "/peers").await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&peers)?);
@@ -144,7 +144,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Addrbook { home, json } => {
             let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin_token_file)?;
+            let token = node::read_token(&config.admin.token_file)?;
             let book = client::get_json(node::admin_address(&config)?, &token, "/addrbook").await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&book)?);
@@ -154,7 +154,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Events { home } => {
             let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin_token_file)?;
+            let token = node::read_token(&config.admin.token_file)?;
             client::follow_events(node::admin_address(&config)?, &token, |e| println!("{e}")).await?;
         }
     }

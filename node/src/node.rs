@@ -42,9 +42,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
-    /// The switch could not start.
+    /// The switch could not be built or started.
     #[error("p2p: {0}")]
-    Switch(#[from] ledgerwire_p2p::SwitchError),
+    Switch(#[from] ledgerwire_p2p::BuildError),
     /// The admin API could not listen.
     #[error("cannot serve the admin API on {addr}: {reason}")]
     Admin {
@@ -85,17 +85,18 @@ pub fn init(home: &Path, profile: WireProfile, network: &str, moniker: &str) -> 
     std::fs::create_dir_all(dir).map_err(write_err(dir))?;
     atomic_file::write_atomic(&config_file, text.as_bytes(), 0o644).map_err(write_err(&config_file))?;
     let key = NodeKey::load_or_generate(&config.node_key_file, profile)?;
+    let token_file = config.admin.token_file;
     let mut token = [0u8; 32];
     getrandom::fill(&mut token)
-        .map_err(|e| NodeError::Write { path: config.admin_token_file.clone(), source: std::io::Error::other(e) })?;
-    let token_dir = config.admin_token_file.parent().unwrap_or(home);
+        .map_err(|e| NodeError::Write { path: token_file.clone(), source: std::io::Error::other(e) })?;
+    let token_dir = token_file.parent().unwrap_or(home);
     std::fs::create_dir_all(token_dir).map_err(write_err(token_dir))?;
-    atomic_file::write_atomic(&config.admin_token_file, format!("{}\n", hex::encode(token)).as_bytes(), 0o600)
-        .map_err(write_err(&config.admin_token_file))?;
+    atomic_file::write_atomic(&token_file, format!("{}\n", hex::encode(token)).as_bytes(), 0o600)
+        .map_err(write_err(&token_file))?;
     Ok(Initialised {
         config_file,
         node_key_file: config.node_key_file,
-        token_file: config.admin_token_file,
+        token_file,
         id: key.node_id(profile).to_string(),
     })
 }
@@ -106,8 +107,8 @@ pub const ADMIN_ADDR_FILE: &str = "data/admin.addr";
 /// The admin API address of the node at `config.home`: the configured one, or the one a running node recorded if
 /// the configured port is 0.
 pub fn admin_address(config: &NodeConfig) -> Result<std::net::SocketAddr, NodeError> {
-    if config.admin_laddr.port() != 0 {
-        return Ok(config.admin_laddr);
+    if config.admin.laddr.port() != 0 {
+        return Ok(config.admin.laddr);
     }
     let path = config.home.join(ADMIN_ADDR_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| NodeError::Token {
@@ -146,31 +147,33 @@ pub struct RunningNode {
     logger: Logger,
 }
 
-/// Starts the switch (with the ping reactor) and the admin API.
+/// Starts the switch (with the ping and discovery reactors) and the admin API.
 pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, NodeError> {
     let key = Arc::new(NodeKey::load(&config.node_key_file)?);
-    let token = read_token(&config.admin_token_file)?;
+    config.check_own_id(key.node_id(config.profile))?;
+    let token = read_token(&config.admin.token_file)?;
+    let p2p = &config.p2p;
     let mut builder = SwitchBuilder::new(key, config.profile, config.switch_config(), logger.clone());
     let pings = ping::register(&mut builder, PingConfig::default(), logger.clone())?;
-    let discovery = if config.pex {
-        let mut d = DiscoveryConfig::new(config.profile, config.max_outbound);
-        d.interval = config.discovery_interval;
-        d.seeds = config.seeds.clone();
-        d.seed_mode = config.seed_mode;
-        d.private = config.private_peer_ids.iter().copied().collect();
-        d.persistent = config.persistent_peers.iter().map(|a| a.id()).collect();
-        d.persistent_addresses = config.persistent_peers.clone();
-        d.book_file = Some(config.addr_book_file.clone());
+    let discovery = if p2p.pex {
+        let mut d = DiscoveryConfig::new(config.profile, p2p.max_outbound);
+        d.interval = p2p.discovery_interval;
+        d.seeds = p2p.seeds.clone();
+        d.seed_mode = p2p.seed_mode;
+        d.private = p2p.private_peer_ids.iter().copied().collect();
+        d.persistent = p2p.persistent_peers.iter().map(|a| a.id()).collect();
+        d.persistent_addresses = p2p.persistent_peers.clone();
+        d.book_file = Some(p2p.addr_book_file.clone());
         Some(discovery::register(&mut builder, d, logger.clone())?)
     } else {
         None
     };
-    let admin_listener = tokio::net::TcpListener::bind(config.admin_laddr)
+    let admin_laddr = config.admin.laddr;
+    let admin_listener = tokio::net::TcpListener::bind(admin_laddr)
         .await
-        .map_err(|e| NodeError::Admin { addr: config.admin_laddr, reason: e.to_string() })?;
-    let admin_addr = admin_listener
-        .local_addr()
-        .map_err(|e| NodeError::Admin { addr: config.admin_laddr, reason: e.to_string() })?;
+        .map_err(|e| NodeError::Admin { addr: admin_laddr, reason: e.to_string() })?;
+    let admin_addr =
+        admin_listener.local_addr().map_err(|e| NodeError::Admin { addr: admin_laddr, reason: e.to_string() })?;
     let switch = builder.start().await?;
     let admin_addr_file = config.home.join(ADMIN_ADDR_FILE);
     let record = |path: &Path| -> std::io::Result<()> {
@@ -194,7 +197,7 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
     info!(logger, "node started";
         "id" => %switch.id(), "profile" => %config.profile, "network" => &config.network,
         "p2p" => switch.listen_addr().map(|a| a.to_string()), "admin" => admin::describe(admin_addr),
-        "persistent_peers" => config.persistent_peers.len());
+        "persistent_peers" => p2p.persistent_peers.len());
     Ok(RunningNode { switch, pings, discovery, admin_addr, admin_stop, admin_task, admin_addr_file, logger })
 }
 
@@ -203,6 +206,10 @@ impl RunningNode {
     pub async fn stop(self) {
         let _ = self.admin_stop.send(());
         self.switch.stop().await;
+        // Discovery writes the address book a last time once the switch has stopped.
+        if let Some(d) = &self.discovery {
+            d.stopped().await;
+        }
         // The admin server finishes once open event streams notice the switch is gone.
         let _ = self.admin_task.await;
         let _ = std::fs::remove_file(&self.admin_addr_file);

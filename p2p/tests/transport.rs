@@ -159,7 +159,7 @@ async fn dial_errors_are_typed() {
     let free = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let refused = t.dial(NetAddress::new(id, free)).await.unwrap_err();
     assert!(matches!(refused, DialError::Connect(_)));
-    let cause = std::error::Error::source(&refused).and_then(|e| e.downcast_ref::<std::io::Error>());
+    let cause = std::error::Error::source(&refused).and_then(|e| e.downcast_ref::<Arc<std::io::Error>>());
     assert_eq!(cause.map(|e| e.kind()), Some(std::io::ErrorKind::ConnectionRefused), "the cause is kept");
     let zero = NetAddress::parse(&format!("{id}@127.0.0.1:0"), WireProfile::Tm2).unwrap();
     assert!(matches!(t.dial(zero).await, Err(DialError::Address(_))));

@@ -14,10 +14,9 @@
 //! use ledgerwire_reactors::ping::{self, PingConfig};
 //! use ledgerwire_types::{NodeKey, WireProfile};
 //!
-//! let log = slog::Logger::root(slog::Discard, slog::o!());
 //! let config = SwitchConfig::new("127.0.0.1:0".parse()?, "my-net");
-//! let mut builder = SwitchBuilder::new(Arc::new(NodeKey::generate()), WireProfile::Tm2, config, log.clone());
-//! let pings = ping::register(&mut builder, PingConfig::default(), log)?;
+//! let mut builder = SwitchBuilder::new(Arc::new(NodeKey::generate()), WireProfile::Tm2, config, None);
+//! let pings = ping::register(&mut builder, PingConfig::default(), None)?;
 //! let switch = builder.start().await?;
 //! for (peer, stats) in pings.snapshot().iter() {
 //!     println!("{peer}: {:?}", stats.rtt);

@@ -1,17 +1,23 @@
 //! Ping: application-level round-trip times to every peer. The smallest complete reactor, and the template for
-//! others: a pure per-peer state machine fed events and `now`, driven by a task that owns it.
+//! request/response reactors: a pure state machine fed events and `now` ([`Pinger`]), driven by a task that owns it;
+//! outstanding requests live in a [`PendingRequests`] table with their deadlines, and the next thing to do is
+//! found without scanning every peer.
 //!
 //! Wire format on [`PING_CHANNEL`]: 9 bytes, `0x00 ‹nonce u64 BE›` for a ping, `0x01 ‹same nonce›` for its pong.
-//! Every `interval` we ping each peer that has no ping outstanding; a pong with the outstanding nonce gives an RTT, no
-//! pong within `timeout` counts a failure. Liveness itself is the connection's job (MConnection pings); this
+//! Each peer is pinged when it connects and then every `interval`, with at most one ping outstanding; a pong with
+//! the outstanding nonce gives an RTT (measured from the instant the pong was read, so a busy inbox does not inflate
+//! it), no pong within `timeout` counts a failure. Liveness itself is the connection's job (MConnection pings); this
 //! reactor measures and reports. Anything else on the channel is a protocol error and disconnects the peer.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledgerwire_p2p::{ChannelDescriptor, PeerHandle, ReactorContext, ReactorEvent, SwitchBuilder, SwitchError};
-use ledgerwire_types::NodeId;
+use ledgerwire_p2p::pending::{PendingRequests, RequestId};
+use ledgerwire_p2p::{BuildError, ChannelDescriptor, PeerHandle, ReactorContext, ReactorEvent, SwitchBuilder};
+use ledgerwire_types::{NodeId, deadline, random};
+use priority_queue::PriorityQueue;
 use slog::{Logger, debug};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -48,55 +54,100 @@ pub struct PeerPing {
     pub failures: u64,
 }
 
-/// One peer's ping state, without I/O.
-#[derive(Clone, Debug)]
-struct PeerState {
-    stats: PeerPing,
-    outstanding: Option<(u64, Instant)>,
-    next_ping: Instant,
+/// Every peer's ping state, without I/O.
+#[derive(Debug)]
+pub struct Pinger {
+    config: PingConfig,
+    /// When each peer is next due for a ping.
+    due: PriorityQueue<NodeId, Reverse<Instant>>,
+    /// Pings in flight, with the instant each was sent.
+    pending: PendingRequests<Instant>,
+    outstanding: HashMap<NodeId, RequestId>,
+    stats: BTreeMap<NodeId, PeerPing>,
 }
 
-impl PeerState {
-    fn new(now: Instant) -> Self {
-        // First ping right away: operators want an RTT as soon as a peer connects.
-        PeerState { stats: PeerPing::default(), outstanding: None, next_ping: now }
+impl Pinger {
+    /// No peers yet; nonces start at `first_nonce`.
+    pub fn new(config: PingConfig, first_nonce: u64) -> Self {
+        Pinger {
+            config,
+            due: PriorityQueue::new(),
+            pending: PendingRequests::starting_at(first_nonce),
+            outstanding: HashMap::new(),
+            stats: BTreeMap::new(),
+        }
     }
 
-    /// Called when due; returns the nonce to send, if a ping should go out.
-    fn poll(&mut self, now: Instant, config: &PingConfig, nonce: u64) -> Option<u64> {
-        if let Some((_, sent)) = self.outstanding
-            && now.saturating_duration_since(sent) >= config.timeout
-        {
-            self.outstanding = None;
-            self.stats.failures += 1;
-        }
-        if self.outstanding.is_some() || now < self.next_ping {
-            return None;
-        }
-        self.outstanding = Some((nonce, now));
-        self.next_ping = now + config.interval;
-        Some(nonce)
+    /// A peer connected: its first ping is due at once (operators want an RTT as soon as a peer connects).
+    pub fn peer_up(&mut self, peer: NodeId, now: Instant) {
+        self.stats.insert(peer, PeerPing::default());
+        self.due.push(peer, Reverse(now));
     }
 
-    /// A pong arrived; true if it answered the outstanding ping.
-    fn on_pong(&mut self, nonce: u64, now: Instant) -> bool {
-        match self.outstanding {
-            Some((n, sent)) if n == nonce => {
-                self.outstanding = None;
-                self.stats.rtt = Some(now.saturating_duration_since(sent));
-                self.stats.successes += 1;
-                true
+    /// A peer went away: forget it and its ping in flight.
+    pub fn peer_down(&mut self, peer: NodeId) {
+        self.stats.remove(&peer);
+        self.due.remove(&peer);
+        self.pending.remove_peer(peer);
+        self.outstanding.remove(&peer);
+    }
+
+    /// A pong read at `received_at`; true if it answered the peer's outstanding ping (a stray or late nonce is
+    /// ignored).
+    pub fn on_pong(&mut self, peer: NodeId, nonce: u64, received_at: Instant) -> bool {
+        let id = RequestId::from_wire(nonce);
+        if self.outstanding.get(&peer) != Some(&id) {
+            return false;
+        }
+        let Some(sent) = self.pending.resolve(peer, id) else { return false };
+        self.outstanding.remove(&peer);
+        if let Some(s) = self.stats.get_mut(&peer) {
+            s.rtt = Some(received_at.saturating_duration_since(sent));
+            s.successes += 1;
+        }
+        true
+    }
+
+    /// Counts the pings whose pong is overdue as failures and returns the pings to send now, as `(peer, nonce)`.
+    /// The `bool` says whether any measurement changed.
+    pub fn poll(&mut self, now: Instant) -> (Vec<(NodeId, u64)>, bool) {
+        let mut changed = false;
+        for overdue in self.pending.expire(now) {
+            self.outstanding.remove(&overdue.peer);
+            if let Some(s) = self.stats.get_mut(&overdue.peer) {
+                s.failures += 1;
+                changed = true;
             }
-            _ => false,
+        }
+        let mut pings = Vec::new();
+        while let Some((&peer, &Reverse(at))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            let next = now + self.config.interval;
+            self.due.change_priority(&peer, Reverse(next));
+            if self.outstanding.contains_key(&peer) {
+                continue; // still waiting for the last pong (a timeout longer than the interval)
+            }
+            let id = self.pending.insert(peer, now + self.config.timeout, now);
+            self.outstanding.insert(peer, id);
+            pings.push((peer, id.get()));
+        }
+        (pings, changed)
+    }
+
+    /// When [`Pinger::poll`] next has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let due = self.due.peek().map(|(_, Reverse(t))| *t);
+        match (due, self.pending.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// When this peer next needs attention.
-    fn deadline(&self, config: &PingConfig) -> Instant {
-        match self.outstanding {
-            Some((_, sent)) => sent + config.timeout,
-            None => self.next_ping,
-        }
+    /// The measurements of every connected peer.
+    pub fn stats(&self) -> &BTreeMap<NodeId, PeerPing> {
+        &self.stats
     }
 }
 
@@ -119,8 +170,13 @@ impl PingHandle {
     }
 }
 
-/// Registers the ping reactor with a switch under construction and starts it.
-pub fn register(builder: &mut SwitchBuilder, config: PingConfig, logger: Logger) -> Result<PingHandle, SwitchError> {
+/// Registers the ping reactor with a switch under construction and starts it. `logger` may be `None`.
+pub fn register(
+    builder: &mut SwitchBuilder,
+    config: PingConfig,
+    logger: impl Into<Option<Logger>>,
+) -> Result<PingHandle, BuildError> {
+    let logger = logger.into().unwrap_or_else(|| Logger::root(slog::Discard, slog::o!()));
     let ctx = builder.add_reactor("ping", &[descriptor()], 64)?;
     let (tx, rx) = watch::channel(Arc::new(BTreeMap::new()));
     tokio::spawn(run(ctx, config, tx, logger));
@@ -149,112 +205,161 @@ fn parse(msg: &[u8]) -> Option<(u8, u64)> {
     matches!(kind, PING | PONG).then_some((kind, nonce))
 }
 
-fn random_nonce() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b)
-}
-
 async fn run(
     mut ctx: ReactorContext,
     config: PingConfig,
     out: watch::Sender<Arc<BTreeMap<NodeId, PeerPing>>>,
     logger: Logger,
 ) {
-    let mut peers: HashMap<NodeId, (PeerHandle, PeerState)> = HashMap::new();
+    let mut pinger = Pinger::new(config, random::u64());
+    let mut handles: HashMap<NodeId, PeerHandle> = HashMap::new();
+    let publish = |pinger: &Pinger| {
+        let _ = out.send(Arc::new(pinger.stats().clone()));
+    };
     loop {
-        let publish = |peers: &HashMap<NodeId, (PeerHandle, PeerState)>| {
-            let snapshot = peers.iter().map(|(id, (_, s))| (*id, s.stats)).collect();
-            let _ = out.send(Arc::new(snapshot));
-        };
-        let next = peers.values().map(|(_, s)| s.deadline(&config)).min();
         tokio::select! {
             event = ctx.events.recv() => match event {
                 None => return,
                 Some(ReactorEvent::PeerUp(handle)) => {
-                    peers.insert(handle.id(), (handle, PeerState::new(Instant::now())));
-                    publish(&peers);
+                    pinger.peer_up(handle.id(), Instant::now());
+                    handles.insert(handle.id(), handle);
+                    publish(&pinger);
                 }
                 Some(ReactorEvent::PeerDown { peer, .. }) => {
-                    peers.remove(&peer);
-                    publish(&peers);
+                    pinger.peer_down(peer);
+                    handles.remove(&peer);
+                    publish(&pinger);
                 }
-                Some(ReactorEvent::Message { peer, msg, .. }) => {
-                    let Some((handle, state)) = peers.get_mut(&peer) else { continue };
+                Some(ReactorEvent::Message { peer, msg, received_at, .. }) => {
+                    let Some(handle) = handles.get(&peer) else { continue };
                     match parse(&msg) {
                         Some((PING, nonce)) => {
                             // A full queue means pongs are already on their way; dropping one is harmless.
                             let _ = handle.try_send(PING_CHANNEL, message(PONG, nonce));
                         }
                         Some((_, nonce)) => {
-                            if state.on_pong(nonce, Instant::now()) {
-                                publish(&peers);
+                            if pinger.on_pong(peer, nonce, received_at) {
+                                publish(&pinger);
                             }
                         }
                         None => {
                             debug!(logger, "malformed ping message"; "peer" => %peer, "len" => msg.len());
-                            ctx.switch.stop_peer_for_error(peer, "malformed ping message").await;
+                            let _ = ctx.switch.stop_peer_for_error(peer, "malformed ping message").await;
                         }
                     }
                 }
             },
-            () = sleep_until_opt(next) => {
-                let now = Instant::now();
-                let mut changed = false;
-                for (handle, state) in peers.values_mut() {
-                    let failures = state.stats.failures;
-                    if let Some(nonce) = state.poll(now, &config, random_nonce()) {
+            () = deadline::sleep_until(pinger.next_deadline()) => {
+                let (pings, changed) = pinger.poll(Instant::now());
+                for (peer, nonce) in pings {
+                    if let Some(handle) = handles.get(&peer) {
+                        // Never wait on one peer; an unsent ping times out and counts as a failure.
                         let _ = handle.try_send(PING_CHANNEL, message(PING, nonce));
                     }
-                    changed |= state.stats.failures != failures;
                 }
                 if changed {
-                    publish(&peers);
+                    publish(&pinger);
                 }
             }
         }
     }
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledgerwire_types::{NodeKey, WireProfile};
 
     const C: PingConfig = PingConfig { interval: Duration::from_secs(15), timeout: Duration::from_secs(10) };
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn peer(seed: u8) -> NodeId {
+        NodeKey::from_seed(&[seed; 32]).node_id(WireProfile::Tm2)
+    }
 
     #[test]
-    fn pings_at_once_then_every_interval_and_measures_the_pong() {
+    fn pings_at_once_then_every_interval_and_measures_the_pong_from_when_it_was_read() {
         let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let mut p = PeerState::new(t0);
-        assert_eq!(p.poll(t0, &C, 7), Some(7));
-        assert_eq!(p.poll(t0 + s(1), &C, 8), None, "one ping outstanding at a time");
-        assert!(!p.on_pong(99, t0 + s(1)), "a stray nonce is ignored");
-        assert!(p.on_pong(7, t0 + Duration::from_millis(1500)));
-        assert_eq!(p.stats.rtt, Some(Duration::from_millis(1500)));
-        assert_eq!(p.deadline(&C), t0 + s(15));
-        assert_eq!(p.poll(t0 + s(14), &C, 9), None);
-        assert_eq!(p.poll(t0 + s(15), &C, 9), Some(9));
+        let mut p = Pinger::new(C, 7);
+        p.peer_up(peer(1), t0);
+        assert_eq!(p.next_deadline(), Some(t0));
+        let (pings, _) = p.poll(t0);
+        assert_eq!(pings, vec![(peer(1), 7)]);
+        assert_eq!(p.next_deadline(), Some(t0 + S(10)), "the pong's deadline comes before the next ping");
+        assert!(!p.on_pong(peer(1), 99, t0 + S(1)), "a stray nonce is ignored");
+        assert!(!p.on_pong(peer(2), 7, t0 + S(1)), "another peer cannot answer for it");
+        assert!(p.on_pong(peer(1), 7, t0 + Duration::from_millis(1500)));
+        assert!(!p.on_pong(peer(1), 7, t0 + S(2)), "answered once");
+        assert_eq!(p.stats()[&peer(1)].rtt, Some(Duration::from_millis(1500)));
+        assert_eq!(p.next_deadline(), Some(t0 + S(15)));
+        assert!(p.poll(t0 + S(14)).0.is_empty());
+        assert_eq!(p.poll(t0 + S(15)).0, vec![(peer(1), 8)]);
     }
 
     #[test]
     fn an_unanswered_ping_times_out_and_counts_a_failure() {
         let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let mut p = PeerState::new(t0);
-        p.poll(t0, &C, 1);
-        assert_eq!(p.deadline(&C), t0 + s(10));
-        assert_eq!(p.poll(t0 + s(10), &C, 2), None, "timed out; the next ping waits for the interval");
-        assert_eq!(p.stats.failures, 1);
-        assert!(!p.on_pong(1, t0 + s(11)), "a late pong is not an RTT");
-        assert_eq!(p.poll(t0 + s(15), &C, 3), Some(3));
+        let mut p = Pinger::new(C, 1);
+        p.peer_up(peer(1), t0);
+        p.poll(t0);
+        let (pings, changed) = p.poll(t0 + S(10));
+        assert!(pings.is_empty() && changed, "timed out; the next ping waits for the interval");
+        assert_eq!(p.stats()[&peer(1)].failures, 1);
+        assert!(!p.on_pong(peer(1), 1, t0 + S(11)), "a late pong is not an RTT");
+        assert_eq!(p.poll(t0 + S(15)).0, vec![(peer(1), 2)]);
+    }
+
+    #[test]
+    fn a_peer_that_leaves_takes_its_ping_with_it_and_others_are_unaffected() {
+        let t0 = Instant::now();
+        let mut p = Pinger::new(C, 1);
+        for i in 1..=3 {
+            p.peer_up(peer(i), t0 + S(u64::from(i)));
+        }
+        let (pings, _) = p.poll(t0 + S(3));
+        assert_eq!(pings.len(), 3);
+        p.peer_down(peer(2));
+        let (_, changed) = p.poll(t0 + S(20));
+        assert!(changed);
+        assert_eq!(p.stats().keys().copied().collect::<Vec<_>>(), {
+            let mut v = vec![peer(1), peer(3)];
+            v.sort();
+            v
+        });
+        assert!(p.stats().values().all(|s| s.failures == 1));
+    }
+
+    #[test]
+    fn a_timeout_longer_than_the_interval_keeps_one_ping_outstanding() {
+        let t0 = Instant::now();
+        let slow = PingConfig { interval: S(5), timeout: S(12) };
+        let mut p = Pinger::new(slow, 1);
+        p.peer_up(peer(1), t0);
+        assert_eq!(p.poll(t0).0.len(), 1);
+        assert!(p.poll(t0 + S(5)).0.is_empty(), "still waiting for the first pong");
+        assert!(p.poll(t0 + S(10)).0.is_empty());
+        let (pings, changed) = p.poll(t0 + S(15));
+        assert!(changed, "the first ping timed out at 12 s");
+        assert_eq!(pings, vec![(peer(1), 2)]);
+    }
+
+    #[test]
+    fn thousands_of_peers_cost_no_scan_per_event() {
+        let t0 = Instant::now();
+        let mut p = Pinger::new(C, 1);
+        for i in 0..5000u32 {
+            let id = NodeKey::from_seed(&{
+                let mut s = [0u8; 32];
+                s[..4].copy_from_slice(&i.to_be_bytes());
+                s
+            })
+            .node_id(WireProfile::Tm2);
+            p.peer_up(id, t0 + Duration::from_millis(u64::from(i)));
+        }
+        // Each poll hands out exactly the pings due by then, in order.
+        assert_eq!(p.poll(t0 + Duration::from_millis(999)).0.len(), 1000);
+        assert_eq!(p.poll(t0 + Duration::from_millis(4999)).0.len(), 4000);
+        assert_eq!(p.next_deadline(), Some(t0 + Duration::from_millis(10_999)), "the first pong deadline");
     }
 
     #[test]

@@ -39,11 +39,11 @@ fn crash_writer_child() {
             book.add(addr, Source::Peer(own_id()), 1);
         }
     }
-    let ids: Vec<_> = book.entries().iter().map(|e| e.address.id()).collect();
+    let addresses: Vec<_> = book.entries().iter().map(|e| e.address).collect();
     let mut out = std::io::stdout().lock();
     for n in 1u64.. {
-        for id in &ids {
-            book.mark_success(id, n);
+        for address in &addresses {
+            book.mark_success(address, n);
         }
         writeln!(out, "writing {n}").unwrap();
         out.flush().unwrap();

@@ -34,9 +34,22 @@ pub const ECHO_CHANNEL: u8 = 0x7e;
 /// How long a test waits for something that should happen within milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A test logger: silent unless `LEDGERWIRE_TEST_LOG` is set.
+/// The tests' logger: silent, unless the environment variable `LEDGERWIRE_TEST_LOG` names a level (`trace`,
+/// `debug`, `info`, `warn`, `error`); then every node's records at that level or above go to standard error, for
+/// reading what a failing multi-node test did: `LEDGERWIRE_TEST_LOG=debug cargo test -p ledgerwire-tests`.
 pub fn logger() -> slog::Logger {
-    slog::Logger::root(slog::Discard, slog::o!())
+    use slog::Drain;
+    let level = match std::env::var("LEDGERWIRE_TEST_LOG").ok().as_deref() {
+        Some("trace") => slog::Level::Trace,
+        Some("debug") => slog::Level::Debug,
+        Some("info") => slog::Level::Info,
+        Some("warn") => slog::Level::Warning,
+        Some("error") => slog::Level::Error,
+        _ => return slog::Logger::root(slog::Discard, slog::o!()),
+    };
+    let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+    let drain = slog_term::FullFormat::new(decorator).build().fuse();
+    slog::Logger::root(slog::LevelFilter::new(drain, level).fuse(), slog::o!())
 }
 
 /// Options for [`TestNode::spawn`].
@@ -168,7 +181,7 @@ impl TestNode {
         let ctx = builder
             .add_reactor("echo", &[ChannelDescriptor::new(ECHO_CHANNEL, 1).with_send_queue_capacity(64)], 256)
             .unwrap();
-        let events = builder.handle().subscribe(|_| true);
+        let events = builder.handle().subscribe(|_| true).unwrap();
         let switch = builder.start().await.unwrap();
         let (echo, requests) = mpsc::channel(16);
         tokio::spawn(echo_reactor(ctx, requests));
@@ -179,8 +192,8 @@ impl TestNode {
 
     /// Dials `other` and waits until both sides report the connection.
     pub async fn connect_to(&self, other: &TestNode) {
-        let mut mine = self.switch.subscribe(|_| true);
-        let mut theirs = other.switch.subscribe(|_| true);
+        let mut mine = self.switch.subscribe(|_| true).unwrap();
+        let mut theirs = other.switch.subscribe(|_| true).unwrap();
         self.switch.dial(other.address.clone(), false).await.unwrap();
         let (a, b) = (self.id, other.id);
         wait_for(&mut mine, |e| matches!(e, SwitchEvent::PeerConnected { peer, .. } if *peer == b)).await;
@@ -241,7 +254,7 @@ impl TestNode {
 
     /// Connected peers' IDs.
     pub async fn peer_ids(&self) -> Vec<NodeId> {
-        let mut ids: Vec<_> = self.switch.peers().await.into_iter().map(|p| p.info.id).collect();
+        let mut ids: Vec<_> = self.switch.peers().unwrap().into_iter().map(|p| p.info.id).collect();
         ids.sort();
         ids
     }

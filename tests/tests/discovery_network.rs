@@ -17,7 +17,12 @@ const N: usize = 30;
 const TARGET: usize = 4;
 
 async fn outbound(node: &TestNode) -> usize {
-    node.switch.peers().await.iter().filter(|p| p.info.direction == Direction::Outbound && !p.info.persistent).count()
+    node.switch
+        .peers()
+        .unwrap()
+        .iter()
+        .filter(|p| p.info.direction == Direction::Outbound && !p.info.persistent)
+        .count()
 }
 
 /// Waits until every node has `TARGET` outbound peers, re-checking after every switch event of any node.
@@ -43,7 +48,8 @@ async fn until_all_reach_target(nodes: &[TestNode], changes: &mut mpsc::Unbounde
 fn watch(node: &TestNode, changes: &mpsc::UnboundedSender<()>) {
     let mut events = node
         .switch
-        .subscribe(|e| matches!(e, SwitchEvent::PeerConnected { .. } | SwitchEvent::PeerDisconnected { .. }));
+        .subscribe(|e| matches!(e, SwitchEvent::PeerConnected { .. } | SwitchEvent::PeerDisconnected { .. }))
+        .unwrap();
     let tx = changes.clone();
     tokio::spawn(async move {
         while events.recv().await.is_some() {

@@ -43,12 +43,7 @@ impl Backoff {
 
     /// [`Backoff::delay`] with jitter from the operating system's random number generator.
     pub fn delay_random(&self, attempt: u32) -> Duration {
-        let mut b = [0u8; 8];
-        let r = match getrandom::fill(&mut b) {
-            Ok(()) => (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0,
-            Err(_) => 0.0,
-        };
-        self.delay(attempt, r)
+        self.delay(attempt, ledgerwire_types::random::signed_unit())
     }
 }
 

@@ -202,22 +202,72 @@ impl AddressBook {
         }
     }
 
-    /// Records a successful connection.
-    pub fn mark_success(&mut self, id: &NodeId, now: u64) {
-        if let Some(e) = self.entries.get_mut(id) {
+    /// The entry holding exactly `address` (the ID's entry, if its address is this one).
+    fn entry_at(&mut self, address: &NetAddress) -> Option<&mut Entry> {
+        self.entries.get_mut(&address.id()).filter(|e| e.address == *address)
+    }
+
+    /// Records a successful connection to `address`. Only the entry with this very address is credited: a peer
+    /// reached at another address says nothing about the one on file.
+    pub fn mark_success(&mut self, address: &NetAddress, now: u64) {
+        if let Some(e) = self.entry_at(address) {
             e.last_success = Some(now);
             e.failures = 0;
             self.dirty = true;
         }
     }
 
-    /// Records a failed dial.
-    pub fn mark_failure(&mut self, id: &NodeId, now: u64) {
-        if let Some(e) = self.entries.get_mut(id) {
+    /// Records a failed dial to `address` (only the entry with this very address).
+    pub fn mark_failure(&mut self, address: &NetAddress, now: u64) {
+        if let Some(e) = self.entry_at(address) {
             e.last_attempt = Some(now);
             e.failures = e.failures.saturating_add(1);
             self.dirty = true;
         }
+    }
+
+    /// Makes the configured entries exactly `configured` (the persistent peers and seeds of the current
+    /// configuration, as IP literals). An entry from an earlier configuration that is no longer configured is
+    /// removed; one whose configured address changed is replaced, with a fresh record; one the configuration now
+    /// names is marked as configured. Returns how many entries changed.
+    pub fn sync_config(&mut self, configured: &[NetAddress], now: u64) -> usize {
+        let mut changed = 0;
+        let wanted: HashMap<NodeId, NetAddress> = configured
+            .iter()
+            .filter(|a| a.id() != self.own_id && !self.private.contains(&a.id()) && a.validate().is_ok())
+            .map(|a| (a.id(), *a))
+            .collect();
+        let before = self.entries.len();
+        self.entries.retain(|id, e| e.source != Source::Config || wanted.contains_key(id));
+        changed += before - self.entries.len();
+        for address in wanted.into_values() {
+            match self.entries.get_mut(&address.id()) {
+                Some(e) if e.address == address => {
+                    if e.source != Source::Config {
+                        e.source = Source::Config;
+                        changed += 1;
+                    }
+                }
+                Some(e) => {
+                    *e = Entry {
+                        address,
+                        source: Source::Config,
+                        first_seen: now,
+                        last_attempt: None,
+                        last_success: None,
+                        failures: 0,
+                    };
+                    changed += 1;
+                }
+                None => {
+                    if self.add(address, Source::Config, now) == Added::New {
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        self.dirty |= changed > 0;
+        changed
     }
 
     /// Drops entries not reached (or, if never reached, not seen) in 14 days; returns how many.
@@ -435,6 +485,46 @@ mod tests {
 
     fn keep(_: &mut Vec<NetAddress>) {}
 
+    /// The address on file for `seed`'s ID.
+    fn at(seed: u8, b: &AddressBook) -> NetAddress {
+        b.get(&id(seed)).unwrap().address
+    }
+
+    #[test]
+    fn only_the_address_on_file_is_credited_or_blamed() {
+        let mut b = book(10);
+        b.add(addr(1, "10.0.0.1:1"), Source::Peer(id(2)), 0);
+        b.mark_success(&addr(1, "10.9.9.9:1"), 5);
+        b.mark_failure(&addr(1, "10.9.9.9:1"), 5);
+        let e = b.get(&id(1)).unwrap();
+        assert_eq!((e.last_success, e.failures), (None, 0), "another address of the same peer changes nothing");
+        b.mark_success(&addr(1, "10.0.0.1:1"), 6);
+        assert_eq!(b.get(&id(1)).unwrap().last_success, Some(6));
+    }
+
+    #[test]
+    fn configured_entries_follow_the_configuration() {
+        let mut b = book(10);
+        // Last run's configuration: peers 1 and 2. Peer 3 was learned from a peer.
+        b.add(addr(1, "10.0.0.1:1"), Source::Config, 0);
+        b.add(addr(2, "10.0.0.2:1"), Source::Config, 0);
+        b.add(addr(3, "10.0.0.3:1"), Source::Peer(id(9)), 0);
+        b.mark_success(&addr(1, "10.0.0.1:1"), 5);
+        // Now: peer 1 moved, peer 2 is gone from the configuration, peer 3 is configured, peer 4 is new.
+        let now = [addr(1, "10.0.0.11:1"), addr(3, "10.0.0.3:1"), addr(4, "10.0.0.4:1"), addr(0, "10.0.0.5:1")];
+        assert_eq!(b.sync_config(&now, 10), 4);
+        let e1 = b.get(&id(1)).unwrap();
+        assert_eq!((e1.address, e1.source, e1.last_success), (addr(1, "10.0.0.11:1"), Source::Config, None));
+        assert!(b.get(&id(2)).is_none(), "no longer configured: not vouched for any more");
+        assert_eq!(b.get(&id(3)).unwrap().source, Source::Config);
+        assert_eq!(b.get(&id(4)).unwrap().source, Source::Config);
+        assert!(b.get(&id(0)).is_none(), "never ourselves");
+        assert_eq!(b.sync_config(&now, 11), 0, "in step: nothing to do");
+        // The old address is not credited with a connection to the new one.
+        b.mark_success(&addr(1, "10.0.0.1:1"), 12);
+        assert_eq!(b.get(&id(1)).unwrap().last_success, None);
+    }
+
     #[test]
     fn starts_empty_adds_and_gets() {
         let mut b = book(10);
@@ -468,7 +558,7 @@ mod tests {
         // Among peers' reports, a new address replaces one that failed and never worked.
         b.add(addr(4, "10.0.0.4:4"), Source::Peer(id(2)), 1);
         assert_eq!(b.add(addr(4, "10.0.0.44:4"), Source::Peer(id(3)), 2), Added::Known);
-        b.mark_failure(&id(4), 3);
+        b.mark_failure(&at(4, &b), 3);
         assert_eq!(b.add(addr(4, "10.0.0.44:4"), Source::Peer(id(3)), 4), Added::Updated);
     }
 
@@ -480,15 +570,15 @@ mod tests {
         assert_eq!(ready(&b, 0), 1);
         b.mark_attempt(&id(1), 0);
         assert_eq!(ready(&b, 59), 0, "a minute between attempts");
-        b.mark_failure(&id(1), 0);
+        b.mark_failure(&at(1, &b), 0);
         assert_eq!(b.get(&id(1)).unwrap().next_attempt(), 120);
-        b.mark_failure(&id(1), 120);
+        b.mark_failure(&at(1, &b), 120);
         assert_eq!(b.get(&id(1)).unwrap().next_attempt(), 120 + 240);
         for _ in 0..40 {
-            b.mark_failure(&id(1), 1000);
+            b.mark_failure(&at(1, &b), 1000);
         }
         assert_eq!(b.get(&id(1)).unwrap().next_attempt(), 1000 + DAY, "capped at a day, no overflow");
-        b.mark_success(&id(1), 2000);
+        b.mark_success(&at(1, &b), 2000);
         assert_eq!(b.get(&id(1)).unwrap().failures, 0);
     }
 
@@ -497,7 +587,7 @@ mod tests {
         let mut b = book(10);
         b.add(addr(1, "10.0.0.1:1"), Source::Peer(id(2)), 0);
         b.add(addr(3, "10.0.0.3:1"), Source::Peer(id(2)), 0);
-        b.mark_success(&id(3), EXPIRY);
+        b.mark_success(&at(3, &b), EXPIRY);
         b.add(addr(4, "10.0.0.4:1"), Source::Config, 0);
         assert_eq!(b.expire(EXPIRY + 1), 1, "the never-reached one");
         assert!(b.get(&id(3)).is_some() && b.get(&id(4)).is_some());
@@ -511,12 +601,12 @@ mod tests {
         b.add(addr(1, "10.0.0.1:1"), Source::Peer(id(9)), 0);
         b.add(addr(2, "10.0.0.2:1"), Source::Peer(id(9)), 0);
         b.add(addr(3, "10.0.0.3:1"), Source::Peer(id(9)), 0);
-        b.mark_success(&id(1), 10);
-        b.mark_failure(&id(2), 10);
+        b.mark_success(&at(1, &b), 10);
+        b.mark_failure(&at(2, &b), 10);
         assert_eq!(b.add(addr(4, "10.0.0.4:1"), Source::Peer(id(9)), 20), Added::New);
         assert!(b.get(&id(2)).is_none(), "the failing unproven entry went");
-        b.mark_success(&id(3), 30);
-        b.mark_success(&id(4), 30);
+        b.mark_success(&at(3, &b), 30);
+        b.mark_success(&at(4, &b), 30);
         assert_eq!(b.add(addr(5, "10.0.0.5:1"), Source::Peer(id(9)), 40), Added::Refused, "proven entries stay");
         assert_eq!(b.add(addr(6, "10.0.0.6:1"), Source::Config, 40), Added::New, "configuration always fits");
         assert_eq!(b.len(), 3);
@@ -528,7 +618,7 @@ mod tests {
         for i in 1..=4 {
             b.add(addr(i, &format!("10.0.0.{i}:1")), Source::Peer(id(9)), 0);
         }
-        b.mark_success(&id(3), 100);
+        b.mark_success(&at(3, &b), 100);
         let c = b.dial_candidates(200, 10, |x| *x == id(4), keep);
         assert_eq!(c[0], addr(3, "10.0.0.3:1"));
         assert_eq!(c.len(), 3, "excluded IDs are skipped");
@@ -543,7 +633,7 @@ mod tests {
         let mut b = book(10);
         b.add(addr(1, "10.0.0.1:1"), Source::Peer(id(2)), 5);
         b.add(addr(3, "[fd00::1]:26656"), Source::SelfReported, 6);
-        b.mark_failure(&id(3), 7);
+        b.mark_failure(&at(3, &b), 7);
         assert!(b.save(&path, P).unwrap());
         assert!(!b.save(&path, P).unwrap(), "a clean book is not rewritten");
         let text = std::fs::read_to_string(&path).unwrap();

@@ -6,9 +6,13 @@
 //! - **Asking**: every `interval` we ask one random connected peer for addresses; outbound peers are asked when they
 //!   connect if the book is short, and seeds always. Only responses to our own requests are accepted, at most 250
 //!   addresses each; addresses are IP literals and are never resolved.
-//! - **Answering**: at most 30 addresses, shuffled: peers we are connected to, and addresses we reached in the last
-//!   24 hours (from the book, so a seed still has answers after its visitors leave). Never private peers, never the
-//!   requester, never invalid addresses. In the tm2 profile an empty answer is not sent (TM2 rejects empty lists).
+//! - **Answering**: at most 30 addresses, shuffled: peers we are connected to, at an address we know they listen
+//!   on, and addresses we reached in the last 24 hours (from the book, so a seed still has answers after its
+//!   visitors leave). Never private peers, never the requester, never invalid addresses. In the tm2 profile an empty
+//!   answer is not sent (TM2 rejects empty lists).
+//! - **What peers say about themselves** ([`verify`]): an advertised address on the host the connection came from
+//!   is taken (an unspecified IP such as `0.0.0.0` means that host, with the advertised port); one on another host
+//!   is stored and shared only once a probe has shown the peer's key answers there, a few probes per interval.
 //! - **Abuse** ([`guard`]): requests faster than one per 2 s are dropped; unsolicited responses and malformed
 //!   messages are strikes; only sustained abuse (30 strikes in 10 minutes) earns a temporary ban, enforced by the
 //!   switch.
@@ -19,10 +23,13 @@
 //!   disconnected once it has answered, unless it is also persistent.
 //! - **Seed mode**: crawl the book (dial, ask, disconnect after the answer) and answer every inbound request once,
 //!   then disconnect the requester.
-//! - **Address book** ([`book`]): persisted to `book_file` (atomically) every interval when changed, and on stop.
+//! - **Address book** ([`book`]): read once the switch has started (a start that fails touches nothing), with
+//!   the configured entries brought in line with the configuration; persisted to `book_file` (atomically) every
+//!   interval when changed, and on stop.
 
 pub mod book;
 pub mod guard;
+pub mod verify;
 pub mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -30,16 +37,17 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ledgerwire_p2p::{
-    ChannelDescriptor, Direction, EventItem, EventStream, PeerHandle, PeerSendError, ReactorContext, ReactorEvent,
-    SendError, SwitchBuilder, SwitchError, SwitchEvent,
+    BuildError, ChannelDescriptor, Direction, EventItem, EventStream, PeerHandle, PeerSendError, ReactorContext,
+    ReactorEvent, SendError, SwitchBuilder, SwitchEvent,
 };
-use ledgerwire_types::{HostAddress, NetAddress, NodeId, WireProfile};
+use ledgerwire_types::{HostAddress, NetAddress, NodeId, WireProfile, random};
 use slog::{Logger, debug, info, warn};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use book::{AddressBook, Entry, Source};
 use guard::{Guard, GuardConfig, Verdict};
+use verify::{Advertised, Offered, Verifier, VerifyConfig};
 use wire::Message;
 
 /// TM2's discovery channel.
@@ -87,6 +95,8 @@ pub struct DiscoveryConfig {
     pub max_shared: usize,
     /// Abuse thresholds.
     pub guard: GuardConfig,
+    /// Probes of addresses peers report about themselves.
+    pub verify: VerifyConfig,
 }
 
 impl DiscoveryConfig {
@@ -105,6 +115,7 @@ impl DiscoveryConfig {
             book_capacity: 1000,
             max_shared: 30,
             guard: GuardConfig::default(),
+            verify: VerifyConfig::default(),
         }
     }
 }
@@ -144,6 +155,20 @@ pub enum DiscoveryEvent {
     Banned {
         /// The peer.
         peer: NodeId,
+    },
+    /// A peer advertised an address on another host than it connected from; it waits for a probe.
+    Unverified {
+        /// The address.
+        address: NetAddress,
+        /// Whether it was queued (false: the queue was full, or it was probed recently).
+        queued: bool,
+    },
+    /// A probe of a self-reported address finished.
+    Probed {
+        /// The address.
+        address: NetAddress,
+        /// Whether the peer's key answered there (the address is then stored and may be shared).
+        verified: bool,
     },
     /// We queued a dial.
     Dialing {
@@ -194,64 +219,36 @@ impl std::fmt::Debug for Query {
     }
 }
 
-/// Registers the discovery reactor with a switch under construction, loads the address book, and starts the
-/// reactor. A corrupt book file is moved aside with a warning; the node then relies on its seeds.
+/// Registers the discovery reactor with a switch under construction and starts it. The reactor waits for the
+/// switch to start; only then does it read the address book (a corrupt file is moved aside with a warning, and the
+/// node relies on its seeds). If the switch never starts, the book is left untouched. `logger` may be `None`.
 pub fn register(
     builder: &mut SwitchBuilder,
     config: DiscoveryConfig,
-    logger: Logger,
-) -> Result<DiscoveryHandle, SwitchError> {
+    logger: impl Into<Option<Logger>>,
+) -> Result<DiscoveryHandle, BuildError> {
+    let logger = logger.into().unwrap_or_else(|| Logger::root(slog::Discard, slog::o!()));
     let ctx = builder.add_reactor("discovery", &[descriptor(config.profile)], 256)?;
     let own_id = builder.handle().id();
-    let clock = Clock::new();
-    let book = match &config.book_file {
-        Some(path) => {
-            match AddressBook::load(
-                path,
-                config.profile,
-                own_id,
-                config.private.clone(),
-                config.book_capacity,
-                clock.now(),
-            ) {
-                Ok(loaded) => {
-                    if let Some(aside) = &loaded.moved_aside {
-                        warn!(logger, "address book was corrupt; moved aside, starting from seeds";
-                            "file" => %path.display(), "moved_to" => %aside.display());
-                    }
-                    if loaded.leftovers > 0 {
-                        info!(logger, "deleted temporary files of interrupted address book writes";
-                            "count" => loaded.leftovers);
-                    }
-                    if loaded.skipped > 0 {
-                        warn!(logger, "address book entries skipped"; "count" => loaded.skipped);
-                    }
-                    info!(logger, "address book loaded"; "entries" => loaded.book.len(), "file" => %path.display());
-                    loaded.book
-                }
-                Err(e) => {
-                    warn!(logger, "cannot read the address book; starting empty"; "file" => %path.display(), "err" => %e);
-                    AddressBook::new(own_id, config.private.clone(), config.book_capacity)
-                }
-            }
-        }
-        None => AddressBook::new(own_id, config.private.clone(), config.book_capacity),
-    };
-    let mut book = book;
-    // The operator's own addresses (IP literals; names are resolved only when dialing) are stored as `config`:
-    // shared once reached, never overwritten by what peers say.
-    for configured in config.seeds.iter().chain(&config.persistent_addresses).filter_map(HostAddress::to_net_address) {
-        book.add(configured, Source::Config, clock.now());
-    }
     let (queries_tx, queries) = mpsc::channel(8);
     let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
     let (events, _) = broadcast::channel(1024);
-    let switch_events = ctx.switch.subscribe(|e| {
-        matches!(e, SwitchEvent::DialFailed { .. } | SwitchEvent::PeerConnected { direction: Direction::Outbound, .. })
-    });
+    let switch_events = ctx
+        .switch
+        .subscribe(|e| {
+            matches!(
+                e,
+                SwitchEvent::DialFailed { .. } | SwitchEvent::PeerConnected { direction: Direction::Outbound, .. }
+            )
+        })
+        .ok();
     let seeds = config.seeds.iter().map(|s| (s.id(), s.clone())).collect();
+    let clock = Clock::new();
+    let book = AddressBook::new(own_id, config.private.clone(), config.book_capacity);
+    let (probed_tx, probed) = mpsc::channel(config.verify.per_interval.max(1));
     let reactor = Discovery {
         ctx,
+        verifier: Verifier::new(config.verify),
         config,
         logger,
         own_id,
@@ -263,9 +260,13 @@ pub fn register(
         events: events.clone(),
         queries,
         switch_events,
+        probed_tx,
+        probed,
     };
     tokio::spawn(async move {
-        reactor.run().await;
+        if reactor.ctx.switch.started().await.is_ok() {
+            reactor.run().await;
+        }
         let _ = stopped_tx.send(true);
     });
     Ok(DiscoveryHandle { queries: queries_tx, events, stopped })
@@ -295,6 +296,9 @@ struct PeerState {
     persistent: bool,
     asked_at: Option<Instant>,
     guard: Guard,
+    /// Where the peer listens, once we know it: the address we dialed, or the one it advertised on the host it
+    /// connected from, or a probed one. Only this is shared.
+    listens_at: Option<NetAddress>,
 }
 
 struct Discovery {
@@ -309,25 +313,62 @@ struct Discovery {
     clock: Clock,
     events: broadcast::Sender<DiscoveryEvent>,
     queries: mpsc::Receiver<Query>,
-    switch_events: EventStream,
+    switch_events: Option<EventStream>,
+    verifier: Verifier,
+    probed_tx: mpsc::Sender<(NetAddress, bool)>,
+    probed: mpsc::Receiver<(NetAddress, bool)>,
 }
 
-/// Fisher–Yates with the operating system's random number generator.
-fn shuffle<T>(v: &mut [T]) {
-    for i in (1..v.len()).rev() {
-        let mut b = [0u8; 8];
-        let _ = getrandom::fill(&mut b);
-        let j = (u64::from_le_bytes(b) % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
-}
+use random::shuffle;
 
 impl Discovery {
     fn emit(&self, e: DiscoveryEvent) {
         let _ = self.events.send(e);
     }
 
+    /// Reads the book, and brings its configured entries in line with the configuration.
+    fn load(&mut self) {
+        let now = self.clock.now();
+        if let Some(path) = &self.config.book_file {
+            let (own_id, private, capacity) = (self.own_id, self.config.private.clone(), self.config.book_capacity);
+            match AddressBook::load(path, self.config.profile, own_id, private, capacity, now) {
+                Ok(loaded) => {
+                    if let Some(aside) = &loaded.moved_aside {
+                        warn!(self.logger, "address book was corrupt; moved aside, starting from seeds";
+                            "file" => %path.display(), "moved_to" => %aside.display());
+                    }
+                    if loaded.leftovers > 0 {
+                        info!(self.logger, "deleted temporary files of interrupted address book writes";
+                            "count" => loaded.leftovers);
+                    }
+                    if loaded.skipped > 0 {
+                        warn!(self.logger, "address book entries skipped"; "count" => loaded.skipped);
+                    }
+                    info!(self.logger, "address book loaded"; "entries" => loaded.book.len(), "file" => %path.display());
+                    self.book = loaded.book;
+                }
+                Err(e) => {
+                    warn!(self.logger, "cannot read the address book; starting empty"; "file" => %path.display(), "err" => %e)
+                }
+            }
+        }
+        // The operator's own addresses (IP literals; names are resolved only when dialing) are stored as `config`:
+        // shared once reached, never overwritten by what peers say, and gone once the configuration drops them.
+        let configured: Vec<NetAddress> = self
+            .config
+            .seeds
+            .iter()
+            .chain(&self.config.persistent_addresses)
+            .filter_map(HostAddress::to_net_address)
+            .collect();
+        let changed = self.book.sync_config(&configured, now);
+        if changed > 0 {
+            info!(self.logger, "address book follows the configuration"; "changed" => changed);
+        }
+    }
+
     async fn run(mut self) {
+        self.load();
         let mut next_tick = Instant::now();
         loop {
             tokio::select! {
@@ -335,10 +376,11 @@ impl Discovery {
                     Some(e) => self.on_event(e).await,
                     None => break,
                 },
-                Some(item) = self.switch_events.recv() => self.on_switch_event(item),
+                Some(item) = next_event(&mut self.switch_events) => self.on_switch_event(item),
                 Some(Query::Book(reply)) = self.queries.recv() => {
                     let _ = reply.send(self.book.entries());
                 }
+                Some((address, verified)) = self.probed.recv() => self.on_probed(address, verified),
                 () = tokio::time::sleep_until(next_tick) => {
                     self.tick().await;
                     next_tick = Instant::now() + self.config.interval;
@@ -362,12 +404,45 @@ impl Discovery {
         }
     }
 
+    /// Credits or blames the book entry of the very address that was dialed.
     fn on_switch_event(&mut self, item: EventItem) {
         let now = self.clock.now();
         match item {
-            EventItem::Event(SwitchEvent::DialFailed { peer, .. }) => self.book.mark_failure(&peer, now),
-            EventItem::Event(SwitchEvent::PeerConnected { peer, .. }) => self.book.mark_success(&peer, now),
+            EventItem::Event(SwitchEvent::DialFailed { address, .. }) => {
+                if let Ok(address) = NetAddress::parse(&address, self.config.profile) {
+                    self.book.mark_failure(&address, now);
+                }
+            }
+            EventItem::Event(SwitchEvent::PeerConnected { peer, address, .. }) => {
+                self.book.mark_success(&NetAddress::new(peer, address), now);
+            }
             _ => {}
+        }
+    }
+
+    /// Starts the probes that are due; each reports back through `probed`.
+    fn start_probes(&mut self) {
+        for address in self.verifier.due(self.clock.now()) {
+            let (switch, done) = (self.ctx.switch.clone(), self.probed_tx.clone());
+            tokio::spawn(async move {
+                let verified = switch.probe(address).await.is_ok();
+                let _ = done.send((address, verified)).await;
+            });
+        }
+    }
+
+    fn on_probed(&mut self, address: NetAddress, verified: bool) {
+        let now = self.clock.now();
+        self.verifier.finished(address, now);
+        self.emit(DiscoveryEvent::Probed { address, verified });
+        if !verified {
+            debug!(self.logger, "self-reported address did not verify"; "address" => %address);
+            return;
+        }
+        self.book.add(address, Source::SelfReported, now);
+        self.book.mark_success(&address, now);
+        if let Some(p) = self.peers.get_mut(&address.id()) {
+            p.listens_at = Some(address);
         }
     }
 
@@ -381,6 +456,7 @@ impl Discovery {
         self.recently_dialed.retain(|_, t| t.elapsed() < ttl);
         self.top_up().await;
         self.ask_someone().await;
+        self.start_probes();
         self.save(false);
     }
 
@@ -422,7 +498,7 @@ impl Discovery {
     async fn dial(&mut self, address: HostAddress, seed: bool) {
         self.recently_dialed.insert(address.id(), Instant::now());
         self.emit(DiscoveryEvent::Dialing { address: address.clone(), seed });
-        if let Err(e) = self.ctx.switch.dial(address).await {
+        if let Err(e) = self.ctx.switch.dial(address.clone()).await {
             debug!(self.logger, "dial not queued"; "err" => %e);
         }
     }
@@ -460,16 +536,31 @@ impl Discovery {
                 let info = handle.info();
                 let id = handle.id();
                 let now = self.clock.now();
-                if let Some(advertised) = info.node_info.advertised_address() {
-                    self.book.add(advertised, Source::SelfReported, now);
-                }
                 let outbound = info.direction == Direction::Outbound;
-                if outbound {
-                    self.book.mark_success(&id, now);
-                }
+                let listens_at = if outbound {
+                    // We reached it: that is where it listens (what it advertises may be another of its addresses).
+                    let reached = NetAddress::new(id, info.remote_addr);
+                    self.book.mark_success(&reached, now);
+                    Some(reached)
+                } else {
+                    let listen = info.node_info.listen_host_address().ok().and_then(|a| a.to_net_address());
+                    match verify::judge(id, listen.map(|a| a.socket_addr()), info.remote_addr) {
+                        Advertised::Observed(address) => {
+                            self.book.add(address, Source::SelfReported, now);
+                            Some(address)
+                        }
+                        Advertised::Unverified(address) => {
+                            let queued = self.verifier.offer(address, now) == Offered::Queued;
+                            self.emit(DiscoveryEvent::Unverified { address, queued });
+                            None
+                        }
+                        Advertised::Unusable => None,
+                    }
+                };
                 let persistent = info.persistent || self.config.persistent.contains(&id);
-                self.peers
-                    .insert(id, PeerState { handle, outbound, persistent, asked_at: None, guard: Guard::default() });
+                let state =
+                    PeerState { handle, outbound, persistent, asked_at: None, guard: Guard::default(), listens_at };
+                self.peers.insert(id, state);
                 let short = self.book.len() < self.config.book_capacity / 2;
                 if outbound && (short || self.seeds.contains_key(&id) || self.config.seed_mode) {
                     self.ask(id).await;
@@ -495,7 +586,8 @@ impl Discovery {
             Verdict::Ban => {
                 warn!(self.logger, "banning peer for discovery abuse"; "peer" => %peer, "last" => reason);
                 self.emit(DiscoveryEvent::Banned { peer });
-                self.ctx.switch.ban(peer, self.config.guard.ban_duration, format!("discovery abuse ({reason})")).await;
+                let why = format!("discovery abuse ({reason})");
+                let _ = self.ctx.switch.ban(peer, self.config.guard.ban_duration, why).await;
             }
         }
     }
@@ -531,7 +623,7 @@ impl Discovery {
                 let is_seed = self.seeds.contains_key(&peer);
                 if (is_seed || self.config.seed_mode) && !persistent {
                     let why = if is_seed { "seed answered" } else { "crawled" };
-                    self.ctx.switch.finish_peer(peer, why).await;
+                    let _ = self.ctx.switch.finish_peer(peer, why).await;
                 }
                 if new > 0 {
                     self.top_up().await;
@@ -550,7 +642,8 @@ impl Discovery {
             if skip(id) {
                 continue;
             }
-            if let Some(a) = p.handle.info().node_info.advertised_address()
+            // Only where the peer is known to listen: never an address it merely claims on another host.
+            if let Some(a) = p.listens_at
                 && !addresses.iter().any(|x| x.id() == a.id())
             {
                 addresses.push(a);
@@ -575,8 +668,16 @@ impl Discovery {
             }
         }
         if self.config.seed_mode && !persistent {
-            self.ctx.switch.finish_peer(requester, "seed answered").await;
+            let _ = self.ctx.switch.finish_peer(requester, "seed answered").await;
         }
+    }
+}
+
+/// The next switch event, or never if there is no subscription.
+async fn next_event(events: &mut Option<EventStream>) -> Option<EventItem> {
+    match events {
+        Some(e) => e.recv().await,
+        None => std::future::pending().await,
     }
 }
 
