@@ -61,6 +61,8 @@ pub struct NodeOptions {
     pub key: Option<Arc<NodeKey>>,
     /// Listen address.
     pub listen: std::net::SocketAddr,
+    /// The address to advertise instead of the listen address.
+    pub external_address: Option<std::net::SocketAddr>,
     /// Switch settings applied on top of the defaults.
     pub tweak: fn(&mut SwitchConfig),
     /// Persistent peers.
@@ -109,6 +111,7 @@ impl Default for NodeOptions {
             profile: WireProfile::Tm2,
             key: None,
             listen: ([127, 0, 0, 1], 0).into(),
+            external_address: None,
             tweak: |_| {},
             persistent: Vec::new(),
             private: Vec::new(),
@@ -159,6 +162,7 @@ impl TestNode {
         let mut config = SwitchConfig::new(opts.listen, &opts.network);
         config.persistent_peers = opts.persistent.clone();
         config.private_peer_ids = opts.private.clone();
+        config.external_address = opts.external_address;
         fast(&mut config);
         if let Some(d) = &opts.discovery {
             config.max_outbound = d.max_outbound;
