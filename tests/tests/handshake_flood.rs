@@ -6,7 +6,6 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use ledgerwire_p2p::{RejectReason, SwitchEvent};
 use ledgerwire_tests::{NodeOptions, PATIENCE, TestNode};
