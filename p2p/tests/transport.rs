@@ -49,16 +49,7 @@ async fn peer_sending(addr: std::net::SocketAddr, key: &NodeKey, info: &NodeInfo
     let mut conn = SecretConnection::handshake(socket, key, info.profile(), T).await.unwrap();
     conn.write_all(&info.encode()).await.unwrap();
     conn.flush().await.unwrap();
-    let mut len = 0usize;
-    for shift in [0, 7, 14] {
-        let b = conn.read_u8().await.unwrap_or(0);
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    let mut body = vec![0u8; len];
-    let _ = conn.read_exact(&mut body).await;
+    let body = ledgerwire_conn::length_prefixed::read(&mut conn, 10_240).await.unwrap_or_default();
     (conn, body)
 }
 

@@ -1,4 +1,5 @@
-//! Several switches on loopback: TM2's switch_test.go behaviours and the multi-node scenarios.
+//! Several switches on loopback: TM2's switch_test.go behaviours, broadcasts, persistent peers, limits and
+//! simultaneous dials.
 #![allow(clippy::unwrap_used)]
 
 use ledgerwire_p2p::{BroadcastFailure, Direction, DisconnectReason, RejectReason, SwitchError, SwitchEvent};

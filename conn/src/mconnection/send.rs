@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ledgerwire_types::WireProfile;
+use ledgerwire_types::{WireProfile, deadline};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
@@ -137,7 +137,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
             let deadline = self.keepalive.pong_deadline();
             tokio::select! {
                 biased;
-                () = sleep_until_opt(deadline) => return CloseReason::PongTimeout,
+                () = deadline::sleep_until(deadline) => return CloseReason::PongTimeout,
                 r = self.step() => if let Err(reason) = r { return reason },
             }
         }
@@ -264,12 +264,5 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
         self.flush_at = None;
         self.urgent = false;
         self.writer.flush().await.map_err(super::secret_error)
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! Addresses are parsed as IP literals only; nothing here resolves a name.
 
+use ledgerwire_conn::amino::Any;
 use ledgerwire_types::{NetAddress, NodeId, WireProfile};
 use prost::Message as _;
 
@@ -42,14 +43,6 @@ pub enum WireError {
     /// Too many addresses.
     #[error("{0} addresses in one response, at most 250 accepted")]
     TooManyAddresses(usize),
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Tm2Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -94,14 +87,11 @@ struct PexNetAddress {
 /// Encodes a message.
 pub fn encode(profile: WireProfile, msg: &Message) -> Vec<u8> {
     match (profile, msg) {
-        (WireProfile::Tm2, Message::Request) => {
-            Tm2Any { type_url: TM2_REQUEST.into(), value: Vec::new() }.encode_to_vec()
+        (WireProfile::Tm2, Message::Request) => Any::new(TM2_REQUEST, Vec::new()).encode_to_vec(),
+        (WireProfile::Tm2, Message::Response { addresses, .. }) => {
+            let peers = addresses.iter().map(NetAddress::to_string).collect();
+            Any::new(TM2_RESPONSE, Tm2Response { peers }.encode_to_vec()).encode_to_vec()
         }
-        (WireProfile::Tm2, Message::Response { addresses, .. }) => Tm2Any {
-            type_url: TM2_RESPONSE.into(),
-            value: Tm2Response { peers: addresses.iter().map(NetAddress::to_string).collect() }.encode_to_vec(),
-        }
-        .encode_to_vec(),
         (WireProfile::CometBft, Message::Request) => {
             PexMessage { sum: Some(PexSum::Request(PexRequest {})) }.encode_to_vec()
         }
@@ -122,11 +112,11 @@ pub fn decode(profile: WireProfile, bytes: &[u8]) -> Result<Message, WireError> 
     let bad = |e: prost::DecodeError| WireError::Decode(e.to_string());
     let parsed: Vec<Result<NetAddress, ()>> = match profile {
         WireProfile::Tm2 => {
-            let any = Tm2Any::decode(bytes).map_err(bad)?;
+            let any = Any::decode(bytes).map_err(bad)?;
             match any.type_url.as_str() {
                 TM2_REQUEST => return Ok(Message::Request),
                 TM2_RESPONSE => {
-                    let r = Tm2Response::decode(any.value.as_slice()).map_err(bad)?;
+                    let r = Tm2Response::decode(any.value).map_err(bad)?;
                     if r.peers.len() > MAX_ADDRESSES_ACCEPTED {
                         return Err(WireError::TooManyAddresses(r.peers.len()));
                     }
@@ -170,7 +160,7 @@ mod tests {
 
     #[test]
     fn tm2_bytes_match_the_spec() {
-        // tm2-p2p.md §5.1: Request in a PacketMsg is 0a 0c "/p2p.Request".
+        // docs/protocol.md, "Peer discovery": a Request is 0a 0c "/p2p.Request" (gno tm2/pkg/p2p/discovery).
         assert_eq!(hex::encode(encode(WireProfile::Tm2, &Message::Request)), "0a0c2f7032702e52657175657374");
         let a = addr(WireProfile::Tm2, 1, "1.2.3.4:26656");
         let bytes = encode(WireProfile::Tm2, &Message::Response { addresses: vec![a], invalid: 0 });
@@ -209,7 +199,7 @@ mod tests {
             peers: vec![good.to_string(), format!("{}@seed.example.org:1", good.id()), "nope@1.1.1.1:1".into()],
         }
         .encode_to_vec();
-        let bytes = Tm2Any { type_url: TM2_RESPONSE.into(), value }.encode_to_vec();
+        let bytes = Any::new(TM2_RESPONSE, value).encode_to_vec();
         assert_eq!(decode(WireProfile::Tm2, &bytes).unwrap(), Message::Response { addresses: vec![good], invalid: 2 });
         let pex = PexMessage {
             sum: Some(PexSum::Addrs(PexAddrs {
@@ -223,11 +213,11 @@ mod tests {
     #[test]
     fn garbage_unknown_types_and_floods_are_errors() {
         assert!(decode(WireProfile::Tm2, &[0xff; 4]).is_err());
-        let other = Tm2Any { type_url: "/p2p.Other".into(), value: vec![] }.encode_to_vec();
+        let other = Any::new("/p2p.Other", Vec::new()).encode_to_vec();
         assert!(matches!(decode(WireProfile::Tm2, &other), Err(WireError::UnknownType(_))));
         assert!(matches!(decode(WireProfile::CometBft, &[]), Err(WireError::UnknownType(_))));
         let many = Tm2Response { peers: vec!["x".into(); 251] }.encode_to_vec();
-        let bytes = Tm2Any { type_url: TM2_RESPONSE.into(), value: many }.encode_to_vec();
+        let bytes = Any::new(TM2_RESPONSE, many).encode_to_vec();
         assert_eq!(decode(WireProfile::Tm2, &bytes), Err(WireError::TooManyAddresses(251)));
     }
 }
