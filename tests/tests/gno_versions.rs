@@ -12,7 +12,7 @@ use ledgerwire_p2p::{
     ChannelDescriptor, Direction, RejectReason, Switch, SwitchBuilder, SwitchEvent, Transport, TransportConfig,
 };
 use ledgerwire_tests::{PATIENCE, wait_for};
-use ledgerwire_types::{NetAddress, NodeKey, WireProfile};
+use ledgerwire_types::{NetAddress, NodeId, NodeKey, WireProfile};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -56,6 +56,17 @@ async fn ours(config_text: &str) -> Switch {
     b.start().await.unwrap()
 }
 
+/// A gno peer listening; `node` dials it. Returns the peer's ID and what its accept loop made of the connection.
+async fn dialed_by(node: &Switch) -> (NodeId, Inbound) {
+    let gno = Arc::new(gno_transport("test5"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gno_addr = listener.local_addr().unwrap();
+    let (tx, mut accepted) = mpsc::channel(4);
+    tokio::spawn(gno.clone().accept_loop(listener, tx));
+    node.dial(NetAddress::new(gno.id(), gno_addr).into(), false).await.unwrap();
+    (gno.id(), tokio::time::timeout(PATIENCE, accepted.recv()).await.unwrap().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_configured_as_documented_and_a_gno_peer_accept_each_other_both_ways() {
     let node = ours(&documented_gno_config()).await;
@@ -74,17 +85,11 @@ async fn a_node_configured_as_documented_and_a_gno_peer_accept_each_other_both_w
     );
 
     // We dial another gno peer: it accepts us (its accept loop upgrades our connection), and we admit it.
-    let gno = Arc::new(gno_transport("test5"));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gno_addr = listener.local_addr().unwrap();
-    let (tx, mut accepted) = mpsc::channel(4);
-    tokio::spawn(gno.clone().accept_loop(listener, tx));
-    node.dial(NetAddress::new(gno.id(), gno_addr).into(), false).await.unwrap();
-    match tokio::time::timeout(PATIENCE, accepted.recv()).await.unwrap().unwrap() {
+    let (gno_id, outcome) = dialed_by(&node).await;
+    match outcome {
         Inbound::Upgraded(up) => assert_eq!(up.node_info.id, node.id()),
         Inbound::Rejected { reason, .. } => panic!("the gno peer refused us: {reason}"),
     }
-    let gno_id = gno.id();
     let e = wait_for(&mut events, |e| e.peer() == Some(gno_id)).await;
     assert!(matches!(e, SwitchEvent::PeerConnected { direction: Direction::Outbound, .. }), "{e:?}");
     node.stop().await;
@@ -103,13 +108,7 @@ async fn without_the_gno_version_set_both_sides_refuse() {
         "{e:?}"
     );
     // The gno peer refuses us: we lack its required entries, and our optional `app` differs from its `dev`.
-    let gno = Arc::new(gno_transport("test5"));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gno_addr = listener.local_addr().unwrap();
-    let (tx, mut accepted) = mpsc::channel(4);
-    tokio::spawn(gno.clone().accept_loop(listener, tx));
-    node.dial(NetAddress::new(gno.id(), gno_addr).into(), false).await.unwrap();
-    match tokio::time::timeout(PATIENCE, accepted.recv()).await.unwrap().unwrap() {
+    match dialed_by(&node).await.1 {
         Inbound::Rejected { reason: RejectReason::Incompatible(i), .. } => {
             let why = i.to_string();
             assert!(why.contains("we require abci") && why.contains("app dev vs"), "{why}");
