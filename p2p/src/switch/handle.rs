@@ -208,11 +208,15 @@ impl Switch {
         self.ask(|reply| Command::Dial { address, persistent, reply }).await?
     }
 
-    /// The connected peers, in ID order.
+    /// The connected peers, in ID order (a connection that is closing is no longer listed).
     pub fn peers(&self) -> Result<Vec<PeerSummary>, SwitchError> {
         self.running()?;
         let table = self.shared.peers.borrow().clone();
-        Ok(table.values().map(|c| PeerSummary { info: (*c.info).clone(), status: c.conn.status() }).collect())
+        Ok(table
+            .values()
+            .filter(|c| c.conn.close_reason().is_none())
+            .map(|c| PeerSummary { info: (*c.info).clone(), status: c.conn.status() })
+            .collect())
     }
 
     /// Disconnects `peer` because it misbehaved; persistent peers are redialed later. Returns whether it was

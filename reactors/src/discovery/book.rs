@@ -98,6 +98,19 @@ pub enum Added {
     Refused,
 }
 
+/// What [`AddressBook::sync_config`] changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConfigSync {
+    /// Configured addresses new to the book.
+    pub added: usize,
+    /// Entries whose address the configuration changed.
+    pub replaced: usize,
+    /// Entries learned otherwise that the configuration now names.
+    pub adopted: usize,
+    /// Configured entries the configuration no longer names.
+    pub removed: usize,
+}
+
 /// The address book.
 #[derive(Debug)]
 pub struct AddressBook {
@@ -229,9 +242,9 @@ impl AddressBook {
     /// Makes the configured entries exactly `configured` (the persistent peers and seeds of the current
     /// configuration, as IP literals). An entry from an earlier configuration that is no longer configured is
     /// removed; one whose configured address changed is replaced, with a fresh record; one the configuration now
-    /// names is marked as configured. Returns how many entries changed.
-    pub fn sync_config(&mut self, configured: &[NetAddress], now: u64) -> usize {
-        let mut changed = 0;
+    /// names is marked as configured, or added.
+    pub fn sync_config(&mut self, configured: &[NetAddress], now: u64) -> ConfigSync {
+        let mut sync = ConfigSync::default();
         let wanted: HashMap<NodeId, NetAddress> = configured
             .iter()
             .filter(|a| a.id() != self.own_id && !self.private.contains(&a.id()) && a.validate().is_ok())
@@ -239,13 +252,13 @@ impl AddressBook {
             .collect();
         let before = self.entries.len();
         self.entries.retain(|id, e| e.source != Source::Config || wanted.contains_key(id));
-        changed += before - self.entries.len();
+        sync.removed = before - self.entries.len();
         for address in wanted.into_values() {
             match self.entries.get_mut(&address.id()) {
                 Some(e) if e.address == address => {
                     if e.source != Source::Config {
                         e.source = Source::Config;
-                        changed += 1;
+                        sync.adopted += 1;
                     }
                 }
                 Some(e) => {
@@ -257,17 +270,17 @@ impl AddressBook {
                         last_success: None,
                         failures: 0,
                     };
-                    changed += 1;
+                    sync.replaced += 1;
                 }
                 None => {
                     if self.add(address, Source::Config, now) == Added::New {
-                        changed += 1;
+                        sync.added += 1;
                     }
                 }
             }
         }
-        self.dirty |= changed > 0;
-        changed
+        self.dirty |= sync != ConfigSync::default();
+        sync
     }
 
     /// Drops entries not reached (or, if never reached, not seen) in 14 days; returns how many.
@@ -512,14 +525,15 @@ mod tests {
         b.mark_success(&addr(1, "10.0.0.1:1"), 5);
         // Now: peer 1 moved, peer 2 is gone from the configuration, peer 3 is configured, peer 4 is new.
         let now = [addr(1, "10.0.0.11:1"), addr(3, "10.0.0.3:1"), addr(4, "10.0.0.4:1"), addr(0, "10.0.0.5:1")];
-        assert_eq!(b.sync_config(&now, 10), 4);
+        let sync = b.sync_config(&now, 10);
+        assert_eq!(sync, ConfigSync { added: 1, replaced: 1, adopted: 1, removed: 1 });
         let e1 = b.get(&id(1)).unwrap();
         assert_eq!((e1.address, e1.source, e1.last_success), (addr(1, "10.0.0.11:1"), Source::Config, None));
         assert!(b.get(&id(2)).is_none(), "no longer configured: not vouched for any more");
         assert_eq!(b.get(&id(3)).unwrap().source, Source::Config);
         assert_eq!(b.get(&id(4)).unwrap().source, Source::Config);
         assert!(b.get(&id(0)).is_none(), "never ourselves");
-        assert_eq!(b.sync_config(&now, 11), 0, "in step: nothing to do");
+        assert_eq!(b.sync_config(&now, 11), ConfigSync::default(), "in step: nothing to do");
         // The old address is not credited with a connection to the new one.
         b.mark_success(&addr(1, "10.0.0.1:1"), 12);
         assert_eq!(b.get(&id(1)).unwrap().last_success, None);

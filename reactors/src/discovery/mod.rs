@@ -361,9 +361,10 @@ impl Discovery {
             .chain(&self.config.persistent_addresses)
             .filter_map(HostAddress::to_net_address)
             .collect();
-        let changed = self.book.sync_config(&configured, now);
-        if changed > 0 {
-            info!(self.logger, "address book follows the configuration"; "changed" => changed);
+        let sync = self.book.sync_config(&configured, now);
+        if sync.replaced + sync.removed > 0 {
+            info!(self.logger, "address book follows the configuration";
+                "replaced" => sync.replaced, "removed" => sync.removed, "added" => sync.added);
         }
     }
 
