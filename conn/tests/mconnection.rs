@@ -556,3 +556,24 @@ async fn a_message_carries_the_instant_it_was_read_however_long_it_waits() {
     assert_eq!(&msg.data[..], b"early");
     assert_eq!(msg.received_at, sent, "read the moment it arrived, not when it was taken 30 s later");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_graceful_close_waits_for_reserved_replies_and_sends_them() {
+    let (a, mut b) = pair(WireProfile::Tm2, &[big(0x01, 1)], unlimited(), unlimited()).await;
+    let reply = a.conn.reserve(0x01).unwrap();
+    let unused = a.conn.reserve(0x01).unwrap();
+    let closing = tokio::spawn(async move {
+        let reason = a.conn.close_gracefully().await;
+        (a, reason)
+    });
+    sleep(Duration::from_secs(5)).await;
+    assert!(!closing.is_finished(), "the close waits for the reservations");
+    reply.send("answer to an accepted request").unwrap();
+    sleep(Duration::from_secs(5)).await;
+    assert!(!closing.is_finished(), "one reservation is still held");
+    drop(unused);
+    let (a, reason) = closing.await.unwrap();
+    assert_eq!(reason, CloseReason::Local);
+    assert_eq!(&b.inbox[0].recv().await.unwrap().data[..], b"answer to an accepted request");
+    assert!(matches!(a.conn.try_send(0x01, "new work"), Err(SendError::Closed(_))), "no new messages once closing");
+}

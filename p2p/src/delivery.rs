@@ -7,15 +7,18 @@
 //!
 //! What a stalled reactor costs is bounded. Its delivery task waits at the reactor's inbox; the connection keeps
 //! receiving into the stalled channels' receive queues until one is full, and then the connection closes
-//! (`RecvQueueFull`, see `ledgerwire_conn::mconnection`). A connection that ends before its reactor took the
-//! `PeerUp` is never reported to that reactor at all, nor are its messages, so a peer that reconnects while a
-//! reactor is stalled does not pile up connections waiting to be reported.
+//! (`RecvQueueFull`, see `ledgerwire_conn::mconnection`). A connection that ends while its `PeerUp` still waits for
+//! room in the reactor's inbox is never reported to that reactor at all, nor are its messages, so a peer that
+//! reconnects while a reactor is stalled does not pile up connections waiting to be reported. (Once `PeerUp` is in
+//! the inbox, `PeerDown` follows, even if the connection has closed meanwhile.)
 //!
 //! When a connection replaces another to the same peer, each reactor gets the old connection's `PeerDown` before
 //! the new one's `PeerUp`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use ledgerwire_conn::mconnection::{ChannelId, ChannelReceiver, CloseReason, Incoming, MConnection};
@@ -59,10 +62,15 @@ pub(crate) struct Inbox {
     pub(crate) tx: mpsc::Sender<ReactorEvent>,
 }
 
+/// What a delivery task leaves when it ends: the previous connection's task if it ended before that one had (its
+/// connection closed first), for the next connection to wait on in its place. The chain stays one task deep.
+#[derive(Debug)]
+pub(crate) struct Unfinished(Option<JoinHandle<Unfinished>>);
+
 /// The delivery tasks of one connection, one per reactor (in registration order).
 #[derive(Debug, Default)]
 pub(crate) struct Delivery {
-    tasks: Vec<Option<JoinHandle<()>>>,
+    tasks: Vec<Option<JoinHandle<Unfinished>>>,
 }
 
 impl Delivery {
@@ -88,7 +96,7 @@ impl Delivery {
             .iter()
             .zip(mine)
             .map(|(inbox, receivers)| {
-                let handle = PeerHandle::new(info.clone(), conn.clone(), inbox.channels.clone());
+                let handle = PeerHandle::new(info.clone(), conn.clone(), inbox.channels.clone(), stop_reason.clone());
                 let task = deliver(
                     inbox.tx.clone(),
                     handle,
@@ -103,55 +111,77 @@ impl Delivery {
         Delivery { tasks }
     }
 
-    /// Whether every reactor has had this connection's last event (or never will).
-    pub(crate) fn is_finished(&self) -> bool {
-        self.tasks.iter().flatten().all(JoinHandle::is_finished)
+    /// Whether every reactor has had the last event of this connection and of every connection before it. A task
+    /// that ended first hands its unfinished predecessor over; that one takes its place here.
+    pub(crate) fn settle(&mut self) -> bool {
+        for slot in &mut self.tasks {
+            while let Some(task) = slot {
+                if !task.is_finished() {
+                    break;
+                }
+                let mut cx = Context::from_waker(Waker::noop());
+                *slot = match Pin::new(task).poll(&mut cx) {
+                    Poll::Ready(Ok(Unfinished(previous))) => previous,
+                    Poll::Ready(Err(_)) | Poll::Pending => None,
+                };
+            }
+        }
+        self.tasks.iter().all(Option::is_none)
     }
 
-    /// Waits for every task (for a stop), aborting those still running at `deadline`.
+    /// Waits for every task and the predecessors they hand over (for a stop), aborting what still runs at
+    /// `deadline`.
     pub(crate) async fn finish_by(self, deadline: Instant) -> bool {
         let mut all_done = true;
-        for mut task in self.tasks.into_iter().flatten() {
-            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                task.abort();
-                all_done = false;
+        for mut next in self.tasks {
+            while let Some(mut task) = next.take() {
+                match tokio::time::timeout_at(deadline, &mut task).await {
+                    Ok(Ok(Unfinished(previous))) => next = previous,
+                    Ok(Err(_)) => {}
+                    Err(_) => {
+                        task.abort();
+                        all_done = false;
+                    }
+                }
             }
         }
         all_done
     }
 }
 
-/// One connection's events for one reactor.
+/// One connection's events for one reactor. First waits for the previous connection's task (and whatever that one
+/// handed over); if this connection closes first, it hands that task over instead, unreported itself.
 async fn deliver(
     inbox: mpsc::Sender<ReactorEvent>,
     handle: PeerHandle,
     mut receivers: Vec<ChannelReceiver>,
     conn: Arc<MConnection>,
     stop_reason: Arc<OnceLock<DisconnectReason>>,
-    previous: Option<JoinHandle<()>>,
-) {
+    mut previous: Option<JoinHandle<Unfinished>>,
+) -> Unfinished {
     let peer = handle.id();
-    if let Some(previous) = previous {
+    while let Some(mut task) = previous.take() {
         tokio::select! {
-            _ = previous => {}
-            _ = conn.closed() => return,
+            done = &mut task => previous = done.ok().and_then(|Unfinished(p)| p),
+            _ = conn.closed() => return Unfinished(Some(task)),
         }
     }
     tokio::select! {
-        sent = inbox.send(ReactorEvent::PeerUp(handle)) => if sent.is_err() { return },
-        _ = conn.closed() => return,
+        sent = inbox.send(ReactorEvent::PeerUp(handle)) => if sent.is_err() { return Unfinished(None) },
+        _ = conn.closed() => return Unfinished(None),
     }
     let mut next = 0;
     while let Some((channel, incoming)) = std::future::poll_fn(|cx| poll_any(&mut receivers, &mut next, cx)).await {
         let Incoming { data, received_at } = incoming;
         let event = ReactorEvent::Message { peer, channel, msg: data, received_at };
         if inbox.send(event).await.is_err() {
-            return;
+            return Unfinished(None);
         }
     }
     let close: CloseReason = conn.closed().await;
     let reason = stop_reason.get().cloned().unwrap_or(DisconnectReason::Connection(close));
     let _ = inbox.send(ReactorEvent::PeerDown { peer, reason }).await;
+    Unfinished(None)
 }
 
 /// The next message from any of `receivers`, taking turns from `next` on; `None` once all have ended.

@@ -53,7 +53,7 @@
 //!             ReactorEvent::Message { peer, msg, .. } => match &msg[..] {
 //!                 b"ping" => { let _ = peers[&peer].try_send(CH, "pong"); }
 //!                 b"pong" => { done.take().map(|d| d.send(())); }
-//!                 _ => { let _ = ctx.switch.stop_peer_for_error(peer, "not a ping").await; }
+//!                 _ => { peers[&peer].stop_for_error("not a ping"); }
 //!             },
 //!             ReactorEvent::PeerDown { peer, .. } => { peers.remove(&peer); }
 //!         }
@@ -95,7 +95,7 @@ pub mod transport;
 
 pub use delivery::ReactorEvent;
 pub use events::{EventItem, EventStream, SwitchEvent};
-pub use peer::{DisconnectReason, PeerHandle, PeerInfo, PeerSendError};
+pub use peer::{DisconnectReason, PeerHandle, PeerInfo, PeerSendError, Reservation};
 pub use pending::{PendingRequests, RequestId};
 pub use reactor::{ReactorContext, ReactorError, ReactorSwitch};
 pub use switch::{

@@ -1,7 +1,7 @@
 //! Connected peers as reactors see them.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -75,17 +75,51 @@ pub enum PeerSendError {
     Send(SendError),
 }
 
+/// Room for one message to a peer, reserved with [`PeerHandle::reserve`]: the reply to a request the reactor
+/// accepted. Sending through it never waits and never finds the queue full; a graceful close of the connection still
+/// sends it. Dropping it unused gives the room back.
+#[derive(Debug)]
+#[must_use = "a reservation holds room for a reply; dropping it means the reply is never sent"]
+pub struct Reservation {
+    peer: NodeId,
+    permit: SendPermit,
+}
+
+impl Reservation {
+    /// The peer the reply goes to.
+    pub fn peer(&self) -> NodeId {
+        self.peer
+    }
+
+    /// The channel the room is on.
+    pub fn channel(&self) -> ChannelId {
+        self.permit.channel()
+    }
+
+    /// Queues `msg` in the reserved room. Fails only if the connection has closed (the reply cannot reach the peer
+    /// any more); `Ok` means queued, and a connection that fails afterwards drops it with everything else queued.
+    pub fn send(self, msg: impl Into<Bytes>) -> Result<(), PeerSendError> {
+        self.permit.send(msg).map_err(PeerSendError::Send)
+    }
+}
+
 /// A reactor's handle to one connected peer: its facts, and sending on the reactor's own channels.
 #[derive(Clone, Debug)]
 pub struct PeerHandle {
     info: Arc<PeerInfo>,
     conn: Arc<MConnection>,
     channels: Arc<[ChannelId]>,
+    stop_reason: Arc<OnceLock<DisconnectReason>>,
 }
 
 impl PeerHandle {
-    pub(crate) fn new(info: Arc<PeerInfo>, conn: Arc<MConnection>, channels: Arc<[ChannelId]>) -> Self {
-        PeerHandle { info, conn, channels }
+    pub(crate) fn new(
+        info: Arc<PeerInfo>,
+        conn: Arc<MConnection>,
+        channels: Arc<[ChannelId]>,
+        stop_reason: Arc<OnceLock<DisconnectReason>>,
+    ) -> Self {
+        PeerHandle { info, conn, channels, stop_reason }
     }
 
     /// The peer's ID.
@@ -116,7 +150,8 @@ impl PeerHandle {
         self.conn.send(channel, msg).await.map_err(PeerSendError::Send)
     }
 
-    /// Queues `msg` on `channel`, waiting for room until `deadline` at the latest (a request's expiry, say).
+    /// Queues `msg` on `channel`, waiting for room until `deadline` at the latest (a request's expiry, say). The
+    /// deadline is for queueing: the message then goes out in turn with the rest of the queue.
     pub async fn send_before(
         &self,
         channel: ChannelId,
@@ -135,10 +170,25 @@ impl PeerHandle {
 
     /// Reserves room for one message on `channel` now (or fails with a full queue). Take it when accepting a request,
     /// and send the response through it: the response then fits whatever else was queued meanwhile. Dropping the
-    /// permit unused gives the room back.
-    pub fn reserve(&self, channel: ChannelId) -> Result<SendPermit, PeerSendError> {
+    /// reservation unused gives the room back. Each reservation holds a slot of the channel's `send_queue_capacity`
+    /// (1 by default: size it for the requests you accept).
+    pub fn reserve(&self, channel: ChannelId) -> Result<Reservation, PeerSendError> {
         self.check(channel)?;
-        self.conn.reserve(channel).map_err(PeerSendError::Send)
+        let permit = self.conn.reserve(channel).map_err(PeerSendError::Send)?;
+        Ok(Reservation { peer: self.info.id, permit })
+    }
+
+    /// Whether the peer advertised `channel` (a reactor hears of every peer, also those that do not speak its
+    /// channels).
+    pub fn speaks(&self, channel: ChannelId) -> bool {
+        self.info.node_info.channels.contains(&channel)
+    }
+
+    /// Disconnects the peer for misbehaving, at once and without waiting for anything: the reactor stays free to
+    /// serve others. The switch reports the reason (`stopped for error: …`) and redials a persistent peer later.
+    pub fn stop_for_error(&self, reason: impl Into<String>) {
+        let _ = self.stop_reason.set(DisconnectReason::Error(reason.into()));
+        self.conn.close();
     }
 
     /// Free room in `channel`'s send queue, in messages (queued messages and held reservations take room).

@@ -303,6 +303,17 @@ async fn a_connection_swap_at_a_full_inbound_limit_keeps_the_peer() {
     }
 }
 
+/// Waits for the next `PeerConnected` (`connected`) or `PeerDisconnected` (not `connected`).
+async fn until(events: &mut ledgerwire_p2p::EventStream, connected: bool) {
+    loop {
+        match tokio::time::timeout(PATIENCE, events.recv()).await.unwrap().unwrap() {
+            EventItem::Event(SwitchEvent::PeerConnected { .. }) if connected => return,
+            EventItem::Event(SwitchEvent::PeerDisconnected { .. }) if !connected => return,
+            _ => {}
+        }
+    }
+}
+
 /// Waits for `id`'s next `PeerConnected` and returns its direction.
 async fn connected(events: &mut ledgerwire_p2p::EventStream, id: NodeId) -> ledgerwire_p2p::Direction {
     loop {
@@ -337,4 +348,66 @@ async fn persistent_redials_follow_the_backoff_schedule_forever() {
         assert!((got - want).abs() <= jitter + 1e-3, "retry {i}: waited {got:.3} s, expected {want} ± {jitter}");
     }
     switch.stop().await;
+}
+
+/// A peer reconnects three times while a reactor is slow: the first connection's messages are still waiting for
+/// the reactor, the second ends at once, the third stays. The reactor must hear the first connection's `PeerDown`
+/// before the third's `PeerUp`, and nothing of the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reactor_hears_each_connections_down_before_the_next_ones_up() {
+    let ch = ChannelDescriptor::new(0x60, 1).with_send_queue_capacity(64).with_recv_buffer_capacity(1 << 20);
+    let mut bh = builder(local());
+    // Inbox of one event, not read until the end.
+    let mut slow = bh.add_reactor("slow", &[ch], 1).unwrap();
+    let mut hub_events = bh.handle().subscribe(|_| true).unwrap();
+    let hub = bh.start().await.unwrap();
+    let key = Arc::new(NodeKey::generate());
+    let peer_id = key.node_id(WireProfile::Tm2);
+    let visit = |stay: bool| {
+        let (key, hub_addr) = (key.clone(), address_of(&hub));
+        async move {
+            let mut b = SwitchBuilder::new(key, WireProfile::Tm2, local(), None);
+            let ctx = b.add_reactor("slow", &[ch], 64).unwrap();
+            let s = b.start().await.unwrap();
+            s.dial(hub_addr, false).await.unwrap();
+            (s, ctx, stay)
+        }
+    };
+    // First connection: five messages the reactor has not taken yet.
+    let (first, mut ctx, _) = visit(true).await;
+    until(&mut hub_events, true).await;
+    let to_hub = peer_up(&mut ctx).await;
+    for i in 0..5u8 {
+        to_hub.try_send(0x60, vec![i]).unwrap();
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while hub.peers().unwrap().first().is_none_or(|p| p.status.channels[0].messages_received < 5) {
+        assert!(Instant::now() < deadline, "the messages did not arrive");
+        tokio::task::yield_now().await;
+    }
+    first.stop().await;
+    until(&mut hub_events, false).await;
+    // Second connection: in and out at once.
+    let (second, _ctx, _) = visit(false).await;
+    until(&mut hub_events, true).await;
+    second.stop().await;
+    until(&mut hub_events, false).await;
+    // Third connection: stays.
+    let (third, _ctx, _) = visit(true).await;
+    until(&mut hub_events, true).await;
+
+    let mut seen = Vec::new();
+    while seen.len() < 8 {
+        seen.push(match next(&mut slow).await {
+            ReactorEvent::PeerUp(h) => {
+                assert_eq!(h.id(), peer_id);
+                "up".to_owned()
+            }
+            ReactorEvent::Message { msg, .. } => format!("msg {}", msg[0]),
+            ReactorEvent::PeerDown { .. } => "down".to_owned(),
+        });
+    }
+    assert_eq!(seen, ["up", "msg 0", "msg 1", "msg 2", "msg 3", "msg 4", "down", "up"]);
+    third.stop().await;
+    hub.stop().await;
 }

@@ -7,17 +7,19 @@ use tokio::sync::mpsc;
 
 use super::send::Signals;
 use super::{ChannelId, Lifecycle, SendError};
-use crate::mconnection::CloseReason;
 
 /// One reserved slot in a channel's send queue, taken with
 /// [`MConnection::reserve`](super::MConnection::reserve).
 ///
 /// While held, the slot counts as used: other senders see one slot less. Sending through the permit never waits and
 /// never finds the queue full, so a request/response protocol can take a permit when it accepts a request and be
-/// sure its response fits later. Dropping the permit unused gives the slot back.
+/// sure its response fits later. A graceful close (`close_gracefully`) still sends what permits taken before it
+/// carry, and waits for them (as long as its caller lets it). Dropping the permit unused gives the slot back.
 #[derive(Debug)]
+#[must_use = "a reservation holds a slot until it sends or is dropped; dropping it loses the reply it was for"]
 pub struct SendPermit {
-    permit: mpsc::OwnedPermit<Bytes>,
+    /// Taken by `send`.
+    permit: Option<mpsc::OwnedPermit<Bytes>>,
     channel: ChannelId,
     signals: Arc<Signals>,
     lifecycle: Arc<Lifecycle>,
@@ -30,7 +32,8 @@ impl SendPermit {
         signals: Arc<Signals>,
         lifecycle: Arc<Lifecycle>,
     ) -> Self {
-        SendPermit { permit, channel, signals, lifecycle }
+        signals.permit_taken();
+        SendPermit { permit: Some(permit), channel, signals, lifecycle }
     }
 
     /// The channel the slot belongs to.
@@ -38,17 +41,23 @@ impl SendPermit {
         self.channel
     }
 
-    /// Queues `msg` in the reserved slot. Fails only if the connection has closed or is closing meanwhile (the message
-    /// is then dropped, as everything queued on a closed connection is).
-    pub fn send(self, msg: impl Into<Bytes>) -> Result<(), SendError> {
+    /// Queues `msg` in the reserved slot; never waits. During a graceful close the message still goes out. Fails if
+    /// the connection has closed; `Ok` means queued, and a connection that fails afterwards drops it, as it drops
+    /// everything still queued.
+    pub fn send(mut self, msg: impl Into<Bytes>) -> Result<(), SendError> {
         if let Some(reason) = self.lifecycle.reason() {
             return Err(SendError::Closed(reason));
         }
-        if self.signals.draining() {
-            return Err(SendError::Closed(CloseReason::Local));
+        if let Some(permit) = self.permit.take() {
+            permit.send(msg.into());
         }
-        self.permit.send(msg.into());
         self.signals.data_queued();
         Ok(())
+    }
+}
+
+impl Drop for SendPermit {
+    fn drop(&mut self) {
+        self.signals.permit_released();
     }
 }

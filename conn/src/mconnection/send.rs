@@ -1,7 +1,7 @@
 //! The send task: schedules packets across channels, keeps the connection alive, flushes on a throttle.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,6 +32,8 @@ pub(crate) struct Signals {
     pong_requested: AtomicBool,
     pong_received: AtomicBool,
     drain: AtomicBool,
+    /// Reservations taken and not yet used or dropped: a graceful close waits for them.
+    permits: AtomicUsize,
     wake: Notify,
 }
 
@@ -61,6 +63,21 @@ impl Signals {
 
     pub(crate) fn draining(&self) -> bool {
         self.drain.load(Relaxed)
+    }
+
+    /// A reservation was taken.
+    pub(crate) fn permit_taken(&self) {
+        self.permits.fetch_add(1, Relaxed);
+    }
+
+    /// A reservation was used or dropped.
+    pub(crate) fn permit_released(&self) {
+        self.permits.fetch_sub(1, Relaxed);
+        self.wake.notify_one();
+    }
+
+    fn permits_outstanding(&self) -> bool {
+        self.permits.load(Relaxed) > 0
     }
 }
 
@@ -189,7 +206,9 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
             }
             return Ok(());
         }
-        if self.signals.draining() {
+        // A graceful close ends once the queues are empty and every reservation is used or dropped (the caller
+        // bounds how long it waits).
+        if self.signals.draining() && !self.signals.permits_outstanding() {
             self.flush().await?;
             return Err(CloseReason::Local);
         }

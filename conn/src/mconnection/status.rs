@@ -108,7 +108,7 @@ pub struct ChannelStatus {
     pub id: ChannelId,
     /// Its priority.
     pub priority: u32,
-    /// Messages waiting to be sent.
+    /// Slots of the send queue in use: messages waiting to be sent, and reservations not yet used.
     pub send_queue_len: usize,
     /// The send queue's capacity.
     pub send_queue_capacity: usize,

@@ -313,7 +313,7 @@ impl Actor {
         self.core.closed(closed.peer, closed.conn, reason, Instant::now());
         // Deliveries of peers that are gone, once finished, are no longer needed for ordering.
         let live_peers: std::collections::HashSet<NodeId> = self.live.values().map(|l| l.peer).collect();
-        self.deliveries.retain(|peer, d| live_peers.contains(peer) || !d.is_finished());
+        self.deliveries.retain(|peer, d| live_peers.contains(peer) || !d.settle());
         self.publish();
     }
 

@@ -8,10 +8,13 @@
 //! - **Admission** of an upgraded connection (dialed or accepted): a banned peer is refused; a second connection
 //!   to a peer is settled by the simultaneous-dial tie-break; a non-persistent peer must fit its direction's
 //!   limit. All of it is decided before anything is acted on, so a refused connection never costs an existing one.
-//! - **Replacement.** When the tie-break keeps the new connection, the old one is closed. The peer count does not
-//!   grow, so the swap does not need room under the new connection's limit: refusing it would leave this side with
-//!   the old connection, which the other side closes by the same tie-break, and both would end.
-//! - **Limits** count open, non-persistent connections per direction; outbound dials in flight count too.
+//! - **Replacement.** When the tie-break keeps the new connection, the old one is closed, and the new one takes
+//!   over the old one's place under the limits: a peer that connected outbound stays counted as outbound, whichever
+//!   way its replacement came. So the swap never needs room (refusing it would leave this side with the old
+//!   connection, which the other side closes by the same tie-break, and both would end), and swaps never let a
+//!   direction's count grow past its limit.
+//! - **Limits** count open, non-persistent peers per direction (the direction each was admitted in); outbound dials
+//!   in flight count too.
 //! - **Bans** refuse a peer's connections and dials until they expire.
 //! - **Dials** come from a time-ordered queue, at most `max_dials_in_flight` at once. Persistent peers are dialed at
 //!   their configured address, and again after every failure or drop, with backoff.
@@ -77,7 +80,10 @@ enum State {
 #[derive(Clone, Debug)]
 struct Peer {
     conn: ConnId,
+    /// The current connection's direction.
     direction: Direction,
+    /// The limit the peer counts against: the direction it was first admitted in (a swap keeps it).
+    counted_as: Direction,
     persistent: bool,
     remote_addr: SocketAddr,
     state: State,
@@ -176,9 +182,9 @@ impl SwitchCore {
         }
     }
 
-    /// Open, non-persistent connections in `direction`.
+    /// Open, non-persistent peers counted against `direction`'s limit.
     fn count(&self, direction: Direction) -> usize {
-        self.peers.values().filter(|p| p.state == State::Open && !p.persistent && p.direction == direction).count()
+        self.peers.values().filter(|p| p.state == State::Open && !p.persistent && p.counted_as == direction).count()
     }
 
     /// Queues a dial to `address`. A persistent peer is redialed forever at this address and exempt from limits; an
@@ -297,16 +303,17 @@ impl SwitchCore {
             return Err(RejectReason::Banned);
         }
         let persistent = self.persistent.contains_key(&id);
-        let swap = match self.peers.get(&id) {
+        // A swap keeps the peer's place under the limits.
+        let swapped_place = match self.peers.get(&id) {
             Some(existing) if existing.state == State::Open => {
                 if !keep_new_connection(self.id, id, existing.direction, candidate.direction) {
                     return Err(RejectReason::Duplicate);
                 }
-                true
+                Some(existing.counted_as)
             }
-            _ => false,
+            _ => None,
         };
-        if !persistent && !swap {
+        if !persistent && swapped_place.is_none() {
             let (max, what) = match candidate.direction {
                 Direction::Inbound => (self.max_inbound, "max_num_inbound_peers"),
                 Direction::Outbound => (self.max_outbound, "max_num_outbound_peers"),
@@ -341,6 +348,7 @@ impl SwitchCore {
             Peer {
                 conn,
                 direction: candidate.direction,
+                counted_as: swapped_place.unwrap_or(candidate.direction),
                 persistent,
                 remote_addr: candidate.remote_addr,
                 state: State::Open,
@@ -510,6 +518,36 @@ mod tests {
         core.closed(peer, ours, DisconnectReason::Replaced, t);
         assert!(drain(&mut core).is_empty());
         assert_eq!(core.current_conn(&peer), Some(theirs.conn));
+        // The swapped-in connection keeps the outbound place: inbound is still full with the filler alone, and
+        // outbound still counts the peer.
+        assert_eq!((core.count(Inbound), core.count(Outbound)), (1, 1));
+        assert!(matches!(
+            core.inbound(cand(id(4), Inbound, 2000), t),
+            Err(RejectReason::OverLimit("max_num_inbound_peers"))
+        ));
+    }
+
+    #[test]
+    fn swaps_never_grow_a_direction_past_its_limit() {
+        // An attacker with IDs below ours answers each of our dials by dialing back; each time the tie-break keeps
+        // its inbound connection. Inbound must not grow with it, and outbound stays full.
+        let me = id(200);
+        let c = SwitchConfig { max_inbound: 2, max_outbound: 2, ..config() };
+        let t = Instant::now();
+        let mut core = SwitchCore::new(me, &c, 7, t);
+        let attackers: Vec<NodeId> = (0..50u8).map(id).filter(|a| *a < me).take(6).collect();
+        let target = |a: NodeId| DialTarget { address: addr(a, 1), persistent: false, attempts: 0 };
+        let mut admitted = 0;
+        for (i, a) in attackers.iter().enumerate() {
+            let port = 1000 + i as u16;
+            if core.dial_succeeded(target(*a), cand(*a, Outbound, port), t).is_ok() {
+                core.inbound(cand(*a, Inbound, port + 100), t).expect("the swap");
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 2, "only the outbound places there are");
+        assert_eq!((core.count(Inbound), core.count(Outbound)), (0, 2));
+        assert!(core.peers.len() <= 2);
     }
 
     #[test]
