@@ -123,7 +123,7 @@ async fn status(State(state): State<AdminState>) -> Response {
 }
 
 async fn peers(State(state): State<AdminState>) -> Response {
-    let pings = state.pings.snapshot();
+    let pings = state.pings.snapshot().await;
     let peers = match state.switch.peers() {
         Ok(p) => p,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),

@@ -89,8 +89,8 @@ async fn chat(mut ctx: ReactorContext, our_name: String, mut lines: tokio::sync:
                         Some(("N", name)) if !name.is_empty() && name.len() <= 32 => p.name = name.to_owned(),
                         Some(("M", text)) => println!("<{}> {text}", p.name),
                         _ => {
-                            // Breaking the protocol costs the connection.
-                            let _ = ctx.switch.stop_peer_for_error(peer, "malformed chat message").await;
+                            // Breaking the protocol costs the connection (at once; nobody waits for it).
+                            p.handle.stop_for_error("malformed chat message");
                         }
                     }
                 }

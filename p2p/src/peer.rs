@@ -143,8 +143,8 @@ impl PeerHandle {
     }
 
     /// Queues `msg` on `channel`, waiting (up to the connection's send timeout, 10 s by default) for room. A task
-    /// that serves many peers should not wait on one of them: use [`PeerHandle::try_send`], a [reservation]
-    /// (PeerHandle::reserve) or [`PeerHandle::send_before`] with a short deadline.
+    /// that serves many peers should not wait on one of them: use [`PeerHandle::try_send`], a
+    /// [reservation](PeerHandle::reserve) or [`PeerHandle::send_before`] with a short deadline.
     pub async fn send(&self, channel: ChannelId, msg: impl Into<Bytes>) -> Result<(), PeerSendError> {
         self.check(channel)?;
         self.conn.send(channel, msg).await.map_err(PeerSendError::Send)

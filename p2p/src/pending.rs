@@ -3,8 +3,10 @@
 //! Pure: no timers inside. A reactor inserts each request it sends with the request's deadline and gets a
 //! [`RequestId`] to put on the wire; it resolves the entry when the response arrives; it calls
 //! [`PendingRequests::expire`] with `now` when [`PendingRequests::next_deadline`] has passed, and
-//! [`PendingRequests::remove_peer`] when a peer goes down. Every operation costs O(log n) (removing a peer: its own
-//! entries), so a reactor can keep thousands of requests in flight per peer.
+//! [`PendingRequests::remove_peer`] when a peer goes down. Inserting, resolving, cancelling and expiring an entry
+//! cost O(log n); removing a peer costs O(k log k) for its k entries. A reactor can keep thousands of requests in
+//! flight per peer without a scan. IDs count up from a start the reactor chooses, or
+//! ([`PendingRequests::unpredictable`]) follow a secret permutation, so peers cannot read our request rate off them.
 //!
 //! ```
 //! use std::time::Duration;
@@ -83,6 +85,15 @@ pub struct PendingRequests<T> {
     deadlines: BTreeSet<(Instant, RequestId)>,
     by_peer: HashMap<NodeId, HashSet<RequestId>>,
     next: u64,
+    /// Secret keys of the permutation that turns the counter into IDs (`None`: IDs are the counter).
+    scramble: Option<(u64, u64)>,
+}
+
+/// SplitMix64's finaliser: a bijection of u64 that spreads every input bit over the output.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl<T> Default for PendingRequests<T> {
@@ -100,16 +111,38 @@ impl<T> PendingRequests<T> {
     /// An empty table whose first ID is `first` (a random start makes IDs of a restarted node unlikely to match
     /// responses still on their way to its previous life).
     pub fn starting_at(first: u64) -> Self {
-        PendingRequests { entries: HashMap::new(), deadlines: BTreeSet::new(), by_peer: HashMap::new(), next: first }
+        PendingRequests {
+            entries: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            by_peer: HashMap::new(),
+            next: first,
+            scramble: None,
+        }
+    }
+
+    /// An empty table whose IDs look random (a secret permutation of a counter): still unique, but peers can neither
+    /// guess the next one nor tell how many requests we send.
+    pub fn unpredictable() -> Self {
+        use ledgerwire_types::random;
+        PendingRequests { scramble: Some((random::u64(), random::u64())), ..Self::starting_at(random::u64()) }
+    }
+
+    /// The ID for counter value `n`: a keyed permutation (two rounds of a bijective mix, each after a secret key),
+    /// so IDs never repeat while the counter does not.
+    fn id_at(&self, n: u64) -> RequestId {
+        match self.scramble {
+            Some((k1, k2)) => RequestId(mix(mix(n ^ k1) ^ k2)),
+            None => RequestId(n),
+        }
     }
 
     /// Records a request to `peer` that must be answered by `deadline`, and returns its ID.
     pub fn insert(&mut self, peer: NodeId, deadline: Instant, value: T) -> RequestId {
-        let mut id = RequestId(self.next);
+        let mut id = self.id_at(self.next);
         while self.entries.contains_key(&id) {
             // Only after 2^64 requests, with one of the first still in flight.
             self.next = self.next.wrapping_add(1);
-            id = RequestId(self.next);
+            id = self.id_at(self.next);
         }
         self.next = self.next.wrapping_add(1);
         self.entries.insert(id, Entry { peer, deadline, value });
@@ -137,6 +170,21 @@ impl<T> PendingRequests<T> {
             }
         }
         Some((e.peer, e.deadline, e.value))
+    }
+
+    /// Withdraws request `id` (sending it failed, or the reactor gave up on it): its peer and value.
+    pub fn cancel(&mut self, id: RequestId) -> Option<(NodeId, T)> {
+        self.take(id).map(|(peer, _, value)| (peer, value))
+    }
+
+    /// The peer request `id` went to.
+    pub fn peer_of(&self, id: RequestId) -> Option<NodeId> {
+        self.entries.get(&id).map(|e| e.peer)
+    }
+
+    /// The deadline of request `id`.
+    pub fn deadline_of(&self, id: RequestId) -> Option<Instant> {
+        self.entries.get(&id).map(|e| e.deadline)
     }
 
     /// Removes and returns every request whose deadline is at or before `now`, earliest first.
@@ -174,6 +222,12 @@ impl<T> PendingRequests<T> {
     /// The value stored with request `id`.
     pub fn get(&self, id: RequestId) -> Option<&T> {
         self.entries.get(&id).map(|e| &e.value)
+    }
+
+    /// The value stored with request `id`, to update it in place (say, to add a second waiter to a request already
+    /// in flight).
+    pub fn get_mut(&mut self, id: RequestId) -> Option<&mut T> {
+        self.entries.get_mut(&id).map(|e| &mut e.value)
     }
 
     /// Requests in flight to `peer`.
@@ -259,6 +313,29 @@ mod tests {
         let first = q.insert(peer(1), t0, 0);
         q.next = 5;
         assert_ne!(q.insert(peer(1), t0, 1), first);
+    }
+
+    #[test]
+    fn a_request_can_be_withdrawn_looked_up_and_updated_in_place() {
+        let t0 = Instant::now();
+        let mut p = PendingRequests::new();
+        let id = p.insert(peer(1), t0 + MS(5), vec!['a']);
+        assert_eq!((p.peer_of(id), p.deadline_of(id)), (Some(peer(1)), Some(t0 + MS(5))));
+        p.get_mut(id).unwrap().push('b');
+        assert_eq!(p.cancel(id), Some((peer(1), vec!['a', 'b'])));
+        assert_eq!((p.cancel(id), p.peer_of(id), p.next_deadline(), p.in_flight(peer(1))), (None, None, None, 0));
+    }
+
+    #[test]
+    fn unpredictable_ids_are_unique_and_not_consecutive() {
+        let t0 = Instant::now();
+        let mut p = PendingRequests::unpredictable();
+        let ids: Vec<u64> = (0..1000).map(|i| p.insert(peer(1), t0, i).get()).collect();
+        let distinct: HashSet<u64> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), 1000);
+        let steps: HashSet<u64> = ids.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+        assert!(steps.len() > 990, "the distance between consecutive IDs says nothing: {} distinct", steps.len());
+        assert_eq!(p.resolve(peer(1), RequestId::from_wire(ids[7])), Some(7));
     }
 
     #[test]

@@ -24,21 +24,33 @@
 //!
 //! # Sizing a request/response reactor
 //!
-//! Bound what each peer may have in flight, and size the queues so that an honest peer within that bound never
-//! fills them. With at most `N` requests in flight per peer, each at most `M` bytes:
-//! - receive: `recv_buffer_capacity ≥ N × (M + 64)` on the request channel, so a burst of `N` requests that arrives
-//!   while the reactor is busy fits;
-//! - send: `send_queue_capacity ≥ N` plus what the reactor sends on its own, and take a reservation
-//!   ([`PeerHandle::reserve`](crate::PeerHandle::reserve)) when accepting a request, so every response has room;
-//! - answer a request over the limit at once (a reject or busy response, through its own reservation), never by
-//!   queueing it;
+//! Bound what each peer may have in flight, and size the queues so that an honest peer within those bounds never
+//! fills them. With at most `N_in` of the peer's requests in hand, at most `N_out` of ours in flight to it, and
+//! messages of at most `M` bytes, on one channel for both directions:
+//! - receive: `recv_message_capacity = M`, and `recv_buffer_capacity ≥ (N_in + N_out) × (M + 64)`, so a burst of
+//!   requests and answers that arrives while the reactor is busy fits (the default message limit is 21 MiB: set it);
+//! - send: `send_queue_capacity ≥ N_in + 1 + N_out` (the default is 1: set it). Take a reservation
+//!   ([`PeerHandle::reserve`](crate::PeerHandle::reserve)) when accepting a request and send the answer through it;
+//!   the `+ 1` is room for answering a request over the limit at once ("busy"), through a reservation too. If even
+//!   that reservation fails, the peer has broken the limit: disconnect it
+//!   ([`PeerHandle::stop_for_error`](crate::PeerHandle::stop_for_error), which does not wait);
 //! - keep the reactor's own requests in a [`PendingRequests`](crate::pending::PendingRequests) table with their
-//!   deadlines, computed from [`ReactorEvent::Message::received_at`](ReactorEvent::Message) for requests that came in.
+//!   deadlines; compute deadlines of requests that came in from
+//!   [`ReactorEvent::Message::received_at`](ReactorEvent::Message);
+//! - the inbox (`inbox_capacity`) is shared by all peers: a few hundred events absorb bursts, and the receive queues
+//!   behind it hold the rest;
+//! - the reactor must keep up with all its peers together. If it cannot (not enough CPU for the traffic), peers'
+//!   receive queues fill and their connections close; cap what they may send with `recv_rate`, or tell them to slow
+//!   down in the protocol itself (a "busy" answer) before it comes to that.
+//!
+//! `p2p/examples/request_response.rs` is a reactor built this way, with a test that every call ends exactly once.
 //!
 //! A task that serves many peers must never wait on one of them: reply with [`PeerHandle::try_send`] or a
-//! reservation, or [`PeerHandle::send_before`] with a short deadline, and broadcast with
-//! [`ReactorSwitch::try_broadcast`]. [`PeerHandle::send`] waits up to the send timeout (10 s) for room, so one peer
-//! that stops reading would hold up everyone else.
+//! reservation, or [`PeerHandle::send_before`] with a short deadline; broadcast with
+//! [`ReactorSwitch::try_broadcast`]; disconnect with [`PeerHandle::stop_for_error`](crate::PeerHandle::stop_for_error).
+//! [`PeerHandle::send`] waits up to the send timeout (10 s) for room, so one peer that stops reading would hold up
+//! everyone else. A broadcast goes to the switch's current connections, which may include a peer whose `PeerUp`
+//! the reactor has not taken yet; a reactor that keeps per-peer state sends through the handles it holds instead.
 //!
 //! [`PeerHandle::try_send`]: crate::PeerHandle::try_send
 //! [`PeerHandle::send_before`]: crate::PeerHandle::send_before
@@ -158,18 +170,20 @@ impl ReactorSwitch {
         Ok(self.switch.try_broadcast(channel, msg)?)
     }
 
-    /// Disconnects a misbehaving peer (a persistent peer is redialed later, as usual). Returns whether it was
-    /// connected.
+    /// Disconnects a misbehaving peer (a persistent peer is redialed later, as usual), waiting for the switch to
+    /// confirm; returns whether it was connected. With the peer's handle at hand, prefer
+    /// [`PeerHandle::stop_for_error`](crate::PeerHandle::stop_for_error), which does not wait.
     pub async fn stop_peer_for_error(&self, peer: NodeId, reason: impl Into<String>) -> Result<bool, ReactorError> {
         Ok(self.switch.stop_peer_for_error(peer, reason).await?)
     }
 
-    /// Closes the connection to `peer` once everything queued for it is sent.
+    /// Closes the connection to `peer` once everything queued for it is sent (and reservations taken before are used
+    /// or dropped); only queues the request.
     pub async fn finish_peer(&self, peer: NodeId, reason: impl Into<String>) -> Result<(), ReactorError> {
         Ok(self.switch.finish_peer(peer, reason).await?)
     }
 
-    /// Disconnects `peer` and refuses it for `duration`.
+    /// Disconnects `peer` and refuses it for `duration`; only queues the request.
     pub async fn ban(&self, peer: NodeId, duration: Duration, reason: impl Into<String>) -> Result<(), ReactorError> {
         Ok(self.switch.ban(peer, duration, reason).await?)
     }

@@ -18,7 +18,7 @@
 //! let mut builder = SwitchBuilder::new(Arc::new(NodeKey::generate()), WireProfile::Tm2, config, None);
 //! let pings = ping::register(&mut builder, PingConfig::default(), None)?;
 //! let switch = builder.start().await?;
-//! for (peer, stats) in pings.snapshot().iter() {
+//! for (peer, stats) in pings.snapshot().await.iter() {
 //!     println!("{peer}: {:?}", stats.rtt);
 //! }
 //! # switch.stop().await; Ok(()) }

@@ -1,7 +1,8 @@
-//! Ping: application-level round-trip times to every peer. The smallest complete reactor, and the template for
-//! request/response reactors: a pure state machine fed events and `now` ([`Pinger`]), driven by a task that owns it;
-//! outstanding requests live in a [`PendingRequests`] table with their deadlines, and the next thing to do is
-//! found without scanning every peer.
+//! Ping: application-level round-trip times to every peer. The smallest complete reactor: a pure state machine fed
+//! events and `now` ([`Pinger`]), driven by a task that owns it; outstanding pings live in a [`PendingRequests`]
+//! table with their deadlines, and the next thing to do is found without scanning every peer. (Ping's answers are
+//! best-effort: a pong that does not fit is dropped. A protocol that owes every request an answer reserves room when
+//! it accepts one; see `p2p/examples/request_response.rs`.)
 //!
 //! Wire format on [`PING_CHANNEL`]: 9 bytes, `0x00 ‹nonce u64 BE›` for a ping, `0x01 ‹same nonce›` for its pong.
 //! Each peer is pinged when it connects and then every `interval`, with at most one ping outstanding; a pong with
@@ -11,15 +12,14 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 use ledgerwire_p2p::pending::{PendingRequests, RequestId};
 use ledgerwire_p2p::{BuildError, ChannelDescriptor, PeerHandle, ReactorContext, ReactorEvent, SwitchBuilder};
-use ledgerwire_types::{NodeId, deadline, random};
+use ledgerwire_types::{NodeId, random};
 use priority_queue::PriorityQueue;
 use slog::{Logger, debug};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// The ping channel.
@@ -145,6 +145,17 @@ impl Pinger {
         }
     }
 
+    /// The ping to `peer` could not be sent (its queue was full: the peer is not reading): it counts as failed at
+    /// once, and the next goes out after the interval.
+    pub fn unsent(&mut self, peer: NodeId) {
+        if let Some(id) = self.outstanding.remove(&peer) {
+            self.pending.cancel(id);
+            if let Some(s) = self.stats.get_mut(&peer) {
+                s.failures += 1;
+            }
+        }
+    }
+
     /// The measurements of every connected peer.
     pub fn stats(&self) -> &BTreeMap<NodeId, PeerPing> {
         &self.stats
@@ -154,19 +165,24 @@ impl Pinger {
 /// Reads the reactor's measurements.
 #[derive(Clone, Debug)]
 pub struct PingHandle {
-    stats: watch::Receiver<Arc<BTreeMap<NodeId, PeerPing>>>,
+    queries: mpsc::Sender<oneshot::Sender<BTreeMap<NodeId, PeerPing>>>,
+    version: watch::Receiver<u64>,
 }
 
 impl PingHandle {
-    /// The current measurements of every connected peer.
-    pub fn snapshot(&self) -> Arc<BTreeMap<NodeId, PeerPing>> {
-        self.stats.borrow().clone()
+    /// The current measurements of every connected peer (empty once the reactor has stopped).
+    pub async fn snapshot(&self) -> BTreeMap<NodeId, PeerPing> {
+        let (tx, rx) = oneshot::channel();
+        if self.queries.send(tx).await.is_err() {
+            return BTreeMap::new();
+        }
+        rx.await.unwrap_or_default()
     }
 
     /// Waits for the next change of the measurements; `None` once the reactor has stopped.
-    pub async fn changed(&mut self) -> Option<Arc<BTreeMap<NodeId, PeerPing>>> {
-        self.stats.changed().await.ok()?;
-        Some(self.stats.borrow_and_update().clone())
+    pub async fn changed(&mut self) -> Option<BTreeMap<NodeId, PeerPing>> {
+        self.version.changed().await.ok()?;
+        Some(self.snapshot().await)
     }
 }
 
@@ -178,9 +194,10 @@ pub fn register(
 ) -> Result<PingHandle, BuildError> {
     let logger = logger.into().unwrap_or_else(|| Logger::root(slog::Discard, slog::o!()));
     let ctx = builder.add_reactor("ping", &[descriptor()], 64)?;
-    let (tx, rx) = watch::channel(Arc::new(BTreeMap::new()));
-    tokio::spawn(run(ctx, config, tx, logger));
-    Ok(PingHandle { stats: rx })
+    let (version_tx, version) = watch::channel(0);
+    let (queries_tx, queries) = mpsc::channel(8);
+    tokio::spawn(run(ctx, config, queries, version_tx, logger));
+    Ok(PingHandle { queries: queries_tx, version })
 }
 
 /// The channel descriptor: tiny messages, a short queue, flushed at once (an RTT must not include the flush
@@ -208,27 +225,35 @@ fn parse(msg: &[u8]) -> Option<(u8, u64)> {
 async fn run(
     mut ctx: ReactorContext,
     config: PingConfig,
-    out: watch::Sender<Arc<BTreeMap<NodeId, PeerPing>>>,
+    mut queries: mpsc::Receiver<oneshot::Sender<BTreeMap<NodeId, PeerPing>>>,
+    version: watch::Sender<u64>,
     logger: Logger,
 ) {
     let mut pinger = Pinger::new(config, random::u64());
     let mut handles: HashMap<NodeId, PeerHandle> = HashMap::new();
-    let publish = |pinger: &Pinger| {
-        let _ = out.send(Arc::new(pinger.stats().clone()));
-    };
+    // Readers ask for a copy when they want one; a change only bumps a counter.
+    let changed = || version.send_modify(|v| *v += 1);
+    // One timer, moved to the next deadline each turn.
+    let idle = Duration::from_secs(86_400);
+    let timer = tokio::time::sleep(idle);
+    tokio::pin!(timer);
     loop {
+        let next = pinger.next_deadline().unwrap_or_else(|| Instant::now() + idle);
+        if timer.deadline() != next {
+            timer.as_mut().reset(next);
+        }
         tokio::select! {
             event = ctx.events.recv() => match event {
                 None => return,
                 Some(ReactorEvent::PeerUp(handle)) => {
                     pinger.peer_up(handle.id(), Instant::now());
                     handles.insert(handle.id(), handle);
-                    publish(&pinger);
+                    changed();
                 }
                 Some(ReactorEvent::PeerDown { peer, .. }) => {
                     pinger.peer_down(peer);
                     handles.remove(&peer);
-                    publish(&pinger);
+                    changed();
                 }
                 Some(ReactorEvent::Message { peer, msg, received_at, .. }) => {
                     let Some(handle) = handles.get(&peer) else { continue };
@@ -239,26 +264,34 @@ async fn run(
                         }
                         Some((_, nonce)) => {
                             if pinger.on_pong(peer, nonce, received_at) {
-                                publish(&pinger);
+                                changed();
                             }
                         }
                         None => {
                             debug!(logger, "malformed ping message"; "peer" => %peer, "len" => msg.len());
-                            let _ = ctx.switch.stop_peer_for_error(peer, "malformed ping message").await;
+                            // Disconnect at once, without waiting on the switch; later messages of this peer are
+                            // ignored (its handle is gone).
+                            handle.stop_for_error("malformed ping message");
+                            handles.remove(&peer);
                         }
                     }
                 }
             },
-            () = deadline::sleep_until(pinger.next_deadline()) => {
-                let (pings, changed) = pinger.poll(Instant::now());
+            Some(reply) = queries.recv() => {
+                let _ = reply.send(pinger.stats().clone());
+            }
+            () = &mut timer => {
+                let (pings, mut any_change) = pinger.poll(Instant::now());
                 for (peer, nonce) in pings {
-                    if let Some(handle) = handles.get(&peer) {
-                        // Never wait on one peer; an unsent ping times out and counts as a failure.
-                        let _ = handle.try_send(PING_CHANNEL, message(PING, nonce));
+                    let sent = handles.get(&peer).is_some_and(|h| h.try_send(PING_CHANNEL, message(PING, nonce)).is_ok());
+                    if !sent {
+                        // Never wait on one peer: an unsent ping counts as failed now.
+                        pinger.unsent(peer);
+                        any_change = true;
                     }
                 }
-                if changed {
-                    publish(&pinger);
+                if any_change {
+                    changed();
                 }
             }
         }
@@ -327,6 +360,19 @@ mod tests {
             v
         });
         assert!(p.stats().values().all(|s| s.failures == 1));
+    }
+
+    #[test]
+    fn a_ping_that_could_not_be_sent_fails_at_once_and_its_nonce_is_void() {
+        let t0 = Instant::now();
+        let mut p = Pinger::new(C, 1);
+        p.peer_up(peer(1), t0);
+        let (pings, _) = p.poll(t0);
+        p.unsent(peer(1));
+        assert_eq!(p.stats()[&peer(1)].failures, 1);
+        assert!(!p.on_pong(peer(1), pings[0].1, t0 + S(1)), "withdrawn");
+        assert_eq!(p.next_deadline(), Some(t0 + S(15)), "no timeout left to wait for");
+        assert_eq!(p.poll(t0 + S(15)).0.len(), 1);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Cross-crate integration tests for ledgerwire, and the harness they share.
 //!
-//! [`TestNode`] starts a switch on `127.0.0.1:0` with an [`echo`] reactor, so a multi-node test reads like its
+//! [`TestNode`] starts a switch on `127.0.0.1:0` with an echo reactor, so a multi-node test reads like its
 //! story:
 //!
 //! ```no_run

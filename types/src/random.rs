@@ -1,6 +1,6 @@
 //! Randomness that is not key material: nonces, jitter and shuffles.
 //!
-//! [`u64`] and [`shuffle`] draw from the operating system's generator. If that generator fails (it practically never
+//! [`u64()`](fn@u64) and [`shuffle`] draw from the operating system's generator. If that generator fails (it practically never
 //! does once the process runs), they fall back to a fixed value rather than stop the node: nothing here protects a
 //! secret. Keys are generated elsewhere, and fail loudly instead. [`SplitMix64`] is a seeded generator for pure state
 //! machines that must replay the same way in tests.

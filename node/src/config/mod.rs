@@ -2,7 +2,7 @@
 //!
 //! Each section lives in its own module, which owns its keys, their defaults, their one-line documentation and
 //! their validation: [`general`] (the keys at the top), [`log`], [`p2p`], [`admin`]. Adding a section means adding a
-//! module and naming it in [`ConfigFile`] and [`SECTIONS`].
+//! module and naming it in [`ConfigFile`] and in the list of sections (`SECTIONS`).
 //!
 //! The file is read in two steps: TOML into [`ConfigFile`] (unknown keys and wrong types are refused), then
 //! [`ConfigFile::resolve`] into a typed [`NodeConfig`]. Every error is one line: `section.key: reason`, with a hint

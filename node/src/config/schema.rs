@@ -81,7 +81,10 @@ impl SectionSchema {
 /// Where a byte offset of `text` is: its 1-based line and column, and the `section.key` written on that line (the
 /// section of a header line, for an unknown section).
 fn locate(text: &str, offset: usize) -> (usize, usize, Option<(Option<String>, String)>) {
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
     let line_no = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -205,6 +208,8 @@ mod tests {
         assert_eq!(locate(text, 0), (1, 1, Some((None, "profile".into()))));
         assert_eq!(locate(text, text.find("pp2p").unwrap()), (5, 2, Some((None, "pp2p".into()))));
         assert_eq!(locate(text, 16).2, None, "a blank line names nothing");
+        let wide = "moniker = \"caf\u{e9}\"";
+        assert_eq!(locate(wide, 14).0, 1, "an offset inside a character is read as that character");
     }
 
     #[test]

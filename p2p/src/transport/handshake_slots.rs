@@ -5,13 +5,15 @@
 //! deadline, twice). An attacker who keeps reconnecting can hold slots forever, so the pool is split by origin:
 //! - at most `per_ip` slots per host (for IPv6, per /64: one host can use any address of its /64);
 //! - at most `per_subnet` slots per network (IPv4 /24, IPv6 /48);
-//! - when the pool is full, a newcomer from a network holding fewer slots than the most crowded one takes the
-//!   oldest slot of that most crowded network (its handshake is aborted and its socket closed). A newcomer from the
-//!   most crowded network itself is refused.
+//! - when the pool is full, a newcomer from a less crowded place takes the oldest slot of the most crowded one (its
+//!   handshake is aborted and its socket closed). Crowding is counted per region first (IPv4 /16, IPv6 /32: roughly
+//!   one provider), then per network: the victim comes from the most crowded network of the most crowded region,
+//!   and only a newcomer whose (region, network) counts are lower than the victim's may take its slot. Anyone else
+//!   is refused.
 //!
-//! An honest node from a network of its own therefore always gets a slot, and keeps it: only a newcomer from a
-//! network with even fewer slots could take it, and that needs an attacker spread over more networks than the pool
-//! has slots.
+//! An honest node from a region of its own therefore always gets a slot, and keeps it: only a newcomer from a place
+//! with even fewer slots could take it, and that needs an attacker spread over more regions (/16s or /32s) than the
+//! pool has slots; many networks inside one provider's range count as one region.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -47,6 +49,15 @@ struct Host(IpAddr);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Subnet(IpAddr);
 
+/// A region: an IPv4 /16 or an IPv6 /32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Region(IpAddr);
+
+/// The top `bits` of an IPv6 address.
+fn v6_prefix(bits: u128, keep: u32) -> IpAddr {
+    IpAddr::V6((bits & !(u128::MAX >> keep)).into())
+}
+
 fn origin(ip: IpAddr) -> (Host, Subnet) {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
@@ -55,10 +66,18 @@ fn origin(ip: IpAddr) -> (Host, Subnet) {
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
-            let host = bits & !((1u128 << 64) - 1);
-            let net = bits & !((1u128 << 80) - 1);
-            (Host(IpAddr::V6(host.into())), Subnet(IpAddr::V6(net.into())))
+            (Host(v6_prefix(bits, 64)), Subnet(v6_prefix(bits, 48)))
         }
+    }
+}
+
+fn region(subnet: Subnet) -> Region {
+    match subnet.0 {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            Region(IpAddr::V4([o[0], o[1], 0, 0].into()))
+        }
+        IpAddr::V6(v6) => Region(v6_prefix(u128::from(v6), 32)),
     }
 }
 
@@ -92,6 +111,7 @@ pub struct HandshakeSlots {
     per_host: HashMap<Host, usize>,
     /// Each network's slots, oldest first.
     per_subnet: HashMap<Subnet, VecDeque<(Instant, SlotId)>>,
+    per_region: HashMap<Region, usize>,
     next: u64,
 }
 
@@ -103,7 +123,14 @@ impl HandshakeSlots {
             per_ip: limits.per_ip.max(1),
             per_subnet: limits.per_subnet.max(1),
         };
-        HandshakeSlots { limits, slots: HashMap::new(), per_host: HashMap::new(), per_subnet: HashMap::new(), next: 0 }
+        HandshakeSlots {
+            limits,
+            slots: HashMap::new(),
+            per_host: HashMap::new(),
+            per_subnet: HashMap::new(),
+            per_region: HashMap::new(),
+            next: 0,
+        }
     }
 
     /// Slots in use.
@@ -130,16 +157,19 @@ impl HandshakeSlots {
         if self.slots.len() < self.limits.total {
             return Admission::Admit(self.take(host, subnet, now));
         }
-        // Full: the most crowded network gives up its oldest slot, if the newcomer's network holds fewer.
+        // Full: the most crowded network of the most crowded region gives up its oldest slot, if the newcomer's
+        // place is less crowded.
+        let newcomer = (self.per_region.get(&region(subnet)).copied().unwrap_or(0), mine);
         let crowded = self
             .per_subnet
             .iter()
-            .filter_map(|(net, q)| q.front().map(|(t, _)| (q.len(), std::cmp::Reverse(*t), *net)))
+            .filter_map(|(net, q)| {
+                let region_count = self.per_region.get(&region(*net)).copied().unwrap_or(0);
+                q.front().map(|(t, id)| ((region_count, q.len()), std::cmp::Reverse(*t), *net, *id))
+            })
             .max();
         match crowded {
-            Some((count, _, net)) if count > mine => {
-                let evict = self.per_subnet.get(&net).and_then(|q| q.front()).map(|(_, id)| *id);
-                let Some(evict) = evict else { return Admission::Reject("pending inbound handshakes") };
+            Some((crowding, _, _, evict)) if crowding > newcomer => {
                 self.release(evict);
                 Admission::AdmitEvicting { slot: self.take(host, subnet, now), evict }
             }
@@ -153,6 +183,7 @@ impl HandshakeSlots {
         self.slots.insert(id, Slot { host, subnet });
         *self.per_host.entry(host).or_insert(0) += 1;
         self.per_subnet.entry(subnet).or_default().push_back((now, id));
+        *self.per_region.entry(region(subnet)).or_insert(0) += 1;
         id
     }
 
@@ -169,6 +200,13 @@ impl HandshakeSlots {
             q.retain(|(_, s)| *s != id);
             if q.is_empty() {
                 self.per_subnet.remove(&slot.subnet);
+            }
+        }
+        let region = region(slot.subnet);
+        if let Some(n) = self.per_region.get_mut(&region) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_region.remove(&region);
             }
         }
     }
@@ -260,5 +298,26 @@ mod tests {
             }
         }
         assert!(p.slots.contains_key(&honest), "the honest handshake was never evicted");
+    }
+
+    #[test]
+    fn many_networks_inside_one_providers_range_count_as_one_region() {
+        let t0 = Instant::now();
+        let mut p = HandshakeSlots::new(SlotLimits { total: 8, per_ip: 8, per_subnet: 8 });
+        let mut now = t0;
+        // An attacker with a /32 of IPv6 uses a fresh /48 for every connection.
+        let attacker = |i: u32| ip(&format!("2001:db8:{:x}::1", i + 1));
+        for i in 0..8 {
+            admitted(p.admit(attacker(i), now));
+        }
+        let honest = admitted(p.admit(ip("2001:db9::7"), now));
+        for i in 8..2000 {
+            now += Duration::from_millis(1);
+            if let Admission::AdmitEvicting { evict, .. } = p.admit(attacker(i), now) {
+                assert_ne!(evict, honest, "connection {i}");
+            }
+        }
+        assert!(p.slots.contains_key(&honest), "the honest handshake was never evicted");
+        assert_eq!(p.len(), 8);
     }
 }

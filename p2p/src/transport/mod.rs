@@ -352,11 +352,17 @@ impl Transport {
                         Ok((task, outcome)) => (task, Some(outcome)),
                         Err(e) => (e.id(), None), // aborted (evicted): its slot is already free
                     };
-                    if let Some(slot) = by_task.remove(&task) {
-                        running.remove(&slot);
-                        slots.release(slot);
-                    }
-                    if let Some(outcome) = outcome
+                    // A handshake evicted just as it finished was already reported and its slot given away: its
+                    // outcome is dropped (an upgraded connection closes with it).
+                    let evicted = match by_task.remove(&task) {
+                        Some(slot) => {
+                            let evicted = running.remove(&slot).is_none();
+                            slots.release(slot);
+                            evicted
+                        }
+                        None => true,
+                    };
+                    if let Some(outcome) = outcome.filter(|_| !evicted)
                         && out.send(outcome).await.is_err()
                     {
                         break;

@@ -299,6 +299,8 @@ struct PeerState {
     /// Where the peer listens, once we know it: the address we dialed, or the one it advertised on the host it
     /// connected from, or a probed one. Only this is shared.
     listens_at: Option<NetAddress>,
+    /// An address it claims on another host, until a probe has settled it.
+    claim: Option<NetAddress>,
 }
 
 struct Discovery {
@@ -421,9 +423,17 @@ impl Discovery {
         }
     }
 
-    /// Starts the probes that are due; each reports back through `probed`.
+    /// Offers the claims of connected peers again (in random order: when the queue is short of room, nobody is
+    /// always first), then starts the probes that are due; each reports back through `probed`.
     fn start_probes(&mut self) {
-        for address in self.verifier.due(self.clock.now()) {
+        let now = self.clock.now();
+        let mut claims: Vec<(NetAddress, std::net::SocketAddr)> =
+            self.peers.values().filter_map(|p| p.claim.map(|c| (c, p.handle.info().remote_addr))).collect();
+        shuffle(&mut claims);
+        for (claim, source) in claims {
+            self.verifier.offer(claim, source, now);
+        }
+        for address in self.verifier.due(now) {
             let (switch, done) = (self.ctx.switch.clone(), self.probed_tx.clone());
             tokio::spawn(async move {
                 let verified = switch.probe(address).await.is_ok();
@@ -436,13 +446,21 @@ impl Discovery {
         let now = self.clock.now();
         self.verifier.finished(address, now);
         self.emit(DiscoveryEvent::Probed { address, verified });
+        // Settled either way: no more offers for this claim.
+        if let Some(p) = self.peers.get_mut(&address.id())
+            && p.claim == Some(address)
+        {
+            p.claim = None;
+        }
         if !verified {
             debug!(self.logger, "self-reported address did not verify"; "address" => %address);
             return;
         }
         self.book.add(address, Source::SelfReported, now);
         self.book.mark_success(&address, now);
-        if let Some(p) = self.peers.get_mut(&address.id()) {
+        if let Some(p) = self.peers.get_mut(&address.id())
+            && p.claim == Some(address)
+        {
             p.listens_at = Some(address);
         }
     }
@@ -538,29 +556,29 @@ impl Discovery {
                 let id = handle.id();
                 let now = self.clock.now();
                 let outbound = info.direction == Direction::Outbound;
-                let listens_at = if outbound {
+                let (listens_at, claim) = if outbound {
                     // We reached it: that is where it listens (what it advertises may be another of its addresses).
                     let reached = NetAddress::new(id, info.remote_addr);
                     self.book.mark_success(&reached, now);
-                    Some(reached)
+                    (Some(reached), None)
                 } else {
                     let listen = info.node_info.listen_host_address().ok().and_then(|a| a.to_net_address());
                     match verify::judge(id, listen.map(|a| a.socket_addr()), info.remote_addr) {
                         Advertised::Observed(address) => {
                             self.book.add(address, Source::SelfReported, now);
-                            Some(address)
+                            (Some(address), None)
                         }
                         Advertised::Unverified(address) => {
-                            let queued = self.verifier.offer(address, now) == Offered::Queued;
+                            let queued = self.verifier.offer(address, info.remote_addr, now) == Offered::Queued;
                             self.emit(DiscoveryEvent::Unverified { address, queued });
-                            None
+                            (None, Some(address))
                         }
-                        Advertised::Unusable => None,
+                        Advertised::Unusable => (None, None),
                     }
                 };
                 let persistent = info.persistent || self.config.persistent.contains(&id);
-                let state =
-                    PeerState { handle, outbound, persistent, asked_at: None, guard: Guard::default(), listens_at };
+                let guard = Guard::default();
+                let state = PeerState { handle, outbound, persistent, asked_at: None, guard, listens_at, claim };
                 self.peers.insert(id, state);
                 let short = self.book.len() < self.config.book_capacity / 2;
                 if outbound && (short || self.seeds.contains_key(&id) || self.config.seed_mode) {
@@ -613,9 +631,15 @@ impl Discovery {
                     return self.strike(peer, 1, "unsolicited response").await;
                 }
                 let persistent = p.persistent;
+                let source = p.handle.info().remote_addr;
                 let now = self.clock.now();
-                let mut new = 0;
+                let (mut new, mut invalid) = (0, invalid);
                 for a in addresses {
+                    // A peer on a public address has no business sending us loopback or private addresses.
+                    if !verify::admissible(&a, source) {
+                        invalid += 1;
+                        continue;
+                    }
                     if a.id() != self.own_id && self.book.add(a, Source::Peer(peer), now) == book::Added::New {
                         new += 1;
                     }
@@ -639,16 +663,22 @@ impl Discovery {
         let private = &self.config.private;
         let skip = |id: &NodeId| *id == requester || private.contains(id);
         let mut addresses = self.book.recently_reached(now, skip);
+        let mut listed: HashSet<NodeId> = addresses.iter().map(NetAddress::id).collect();
         for (id, p) in &self.peers {
             if skip(id) {
                 continue;
             }
             // Only where the peer is known to listen: never an address it merely claims on another host.
             if let Some(a) = p.listens_at
-                && !addresses.iter().any(|x| x.id() == a.id())
+                && listed.insert(a.id())
             {
                 addresses.push(a);
             }
+        }
+        // A requester on a public address learns no loopback or private addresses (useless to it, and our business).
+        if let Some(p) = self.peers.get(&requester) {
+            let source = p.handle.info().remote_addr;
+            addresses.retain(|a| verify::admissible(a, source));
         }
         shuffle(&mut addresses);
         addresses.truncate(self.config.max_shared);

@@ -5,7 +5,9 @@
 //! host, anyone could make us — and, through our answers, every node — dial a third party. Such an address is
 //! stored and shared only after a probe (connect and authenticate, then hang up) has shown that the peer's key
 //! answers there. Probes are bounded: at most `per_interval` each discovery interval, at most `capacity` addresses
-//! waiting (newcomers are turned away when full), and an address probed recently is not probed again.
+//! waiting, at most `per_source` of them offered by connections from one network (so a flood from a few networks
+//! cannot keep honest peers' addresses out), and an `ip:port` probed recently is not probed again, whatever ID is
+//! claimed for it. A peer connecting from a public address cannot make us probe a loopback or private one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -19,13 +21,15 @@ pub struct VerifyConfig {
     pub per_interval: usize,
     /// Addresses waiting for a probe. Default 64.
     pub capacity: usize,
-    /// Seconds before an address is probed again. Default 1 hour.
+    /// Seconds before an `ip:port` is probed again. Default 1 hour.
     pub retry_after: u64,
+    /// Addresses waiting that connections from one network (IPv4 /24, IPv6 /48) may have offered. Default 4.
+    pub per_source: usize,
 }
 
 impl Default for VerifyConfig {
     fn default() -> Self {
-        VerifyConfig { per_interval: 2, capacity: 64, retry_after: 3600 }
+        VerifyConfig { per_interval: 2, capacity: 64, retry_after: 3600, per_source: 4 }
     }
 }
 
@@ -40,6 +44,12 @@ pub enum Advertised {
     Unusable,
 }
 
+/// Whether `address`, heard from a connection from `source`, may be used at all: a loopback, private or otherwise
+/// non-routable address only from a source that is itself non-routable (the same machine or local network).
+pub fn admissible(address: &NetAddress, source: SocketAddr) -> bool {
+    address.is_routable() || !NetAddress::new(address.id(), source).is_routable()
+}
+
 /// Judges `id`'s advertised `listen` address (`ip:port` text, as in its NodeInfo) against the connection's
 /// `source` address.
 pub fn judge(id: NodeId, listen: Option<SocketAddr>, source: SocketAddr) -> Advertised {
@@ -50,14 +60,21 @@ pub fn judge(id: NodeId, listen: Option<SocketAddr>, source: SocketAddr) -> Adve
         ip => ip,
     };
     let address = NetAddress::new(id, SocketAddr::new(ip, listen.port()));
-    if address.validate().is_err() {
+    if address.validate().is_err() || !admissible(&address, source) {
         return Advertised::Unusable;
     }
-    if same_host(ip, observed) { Advertised::Observed(address) } else { Advertised::Unverified(address) }
+    if ip == observed { Advertised::Observed(address) } else { Advertised::Unverified(address) }
 }
 
-fn same_host(a: IpAddr, b: IpAddr) -> bool {
-    a.to_canonical() == b.to_canonical()
+/// The network a connection comes from: an IPv4 /24 or an IPv6 /48.
+fn network(source: SocketAddr) -> IpAddr {
+    match source.ip().to_canonical() {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            IpAddr::V4([o[0], o[1], o[2], 0].into())
+        }
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 48)).into()),
+    }
 }
 
 /// What [`Verifier::offer`] did.
@@ -67,7 +84,7 @@ pub enum Offered {
     Queued,
     /// Queued, being probed, or probed recently: nothing to do.
     Known,
-    /// Too many addresses waiting.
+    /// Too many addresses waiting, in all or offered from the connection's network.
     Full,
 }
 
@@ -75,11 +92,15 @@ pub enum Offered {
 #[derive(Debug)]
 pub struct Verifier {
     config: VerifyConfig,
-    queue: VecDeque<NetAddress>,
-    queued: HashSet<NetAddress>,
-    in_flight: HashSet<NetAddress>,
-    /// Addresses probed, and when (unix seconds).
-    recent: HashMap<NetAddress, u64>,
+    /// Waiting addresses with the network of the connection that offered each.
+    queue: VecDeque<(NetAddress, IpAddr)>,
+    /// Targets waiting or being probed.
+    busy: HashSet<SocketAddr>,
+    /// Waiting addresses per offering network.
+    per_source: HashMap<IpAddr, usize>,
+    in_flight: usize,
+    /// Targets probed, and when (unix seconds).
+    recent: HashMap<SocketAddr, u64>,
 }
 
 impl Verifier {
@@ -88,23 +109,28 @@ impl Verifier {
         Verifier {
             config,
             queue: VecDeque::new(),
-            queued: HashSet::new(),
-            in_flight: HashSet::new(),
+            busy: HashSet::new(),
+            per_source: HashMap::new(),
+            in_flight: 0,
             recent: HashMap::new(),
         }
     }
 
-    /// Offers an address to probe at `now`.
-    pub fn offer(&mut self, address: NetAddress, now: u64) -> Offered {
-        let recently = self.recent.get(&address).is_some_and(|t| now.saturating_sub(*t) < self.config.retry_after);
-        if recently || self.queued.contains(&address) || self.in_flight.contains(&address) {
+    /// Offers an address to probe at `now`, from a connection whose source is `source`.
+    pub fn offer(&mut self, address: NetAddress, source: SocketAddr, now: u64) -> Offered {
+        let target = address.socket_addr();
+        let recently = self.recent.get(&target).is_some_and(|t| now.saturating_sub(*t) < self.config.retry_after);
+        if recently || self.busy.contains(&target) {
             return Offered::Known;
         }
-        if self.queue.len() >= self.config.capacity {
+        let from = network(source);
+        let offered = self.per_source.get(&from).copied().unwrap_or(0);
+        if self.queue.len() >= self.config.capacity || offered >= self.config.per_source {
             return Offered::Full;
         }
-        self.queued.insert(address);
-        self.queue.push_back(address);
+        *self.per_source.entry(from).or_insert(0) += 1;
+        self.busy.insert(target);
+        self.queue.push_back((address, from));
         Offered::Queued
     }
 
@@ -112,12 +138,17 @@ impl Verifier {
     pub fn due(&mut self, now: u64) -> Vec<NetAddress> {
         let retry = self.config.retry_after;
         self.recent.retain(|_, t| now.saturating_sub(*t) < retry);
-        let room = self.config.per_interval.saturating_sub(self.in_flight.len());
+        let room = self.config.per_interval.saturating_sub(self.in_flight);
         let mut out = Vec::new();
         while out.len() < room {
-            let Some(address) = self.queue.pop_front() else { break };
-            self.queued.remove(&address);
-            self.in_flight.insert(address);
+            let Some((address, from)) = self.queue.pop_front() else { break };
+            if let Some(n) = self.per_source.get_mut(&from) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_source.remove(&from);
+                }
+            }
+            self.in_flight += 1;
             out.push(address);
         }
         out
@@ -125,13 +156,16 @@ impl Verifier {
 
     /// A probe of `address` finished at `now`.
     pub fn finished(&mut self, address: NetAddress, now: u64) {
-        self.in_flight.remove(&address);
-        self.recent.insert(address, now);
+        let target = address.socket_addr();
+        if self.busy.remove(&target) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+        self.recent.insert(target, now);
     }
 
     /// Addresses waiting or being probed.
     pub fn pending(&self) -> usize {
-        self.queue.len() + self.in_flight.len()
+        self.queue.len() + self.in_flight
     }
 }
 
@@ -169,21 +203,50 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_on_a_public_address_cannot_point_us_at_loopback_or_private_ones() {
+        let public = sa("1.2.3.4:41000");
+        for inside in ["127.0.0.1:26656", "10.1.2.3:26656", "192.168.1.1:22", "[::1]:26656"] {
+            assert_eq!(judge(id(1), Some(sa(inside)), public), Advertised::Unusable, "{inside}");
+        }
+        // On a local network (or the same machine), local addresses are what peers have.
+        let local = sa("10.0.0.9:41000");
+        let at = NetAddress::new(id(1), sa("10.0.0.7:26656"));
+        assert_eq!(judge(id(1), Some(sa("10.0.0.7:26656")), local), Advertised::Unverified(at));
+        assert!(admissible(&at, local) && !admissible(&at, public));
+        assert!(admissible(&NetAddress::new(id(1), sa("5.6.7.8:1")), public));
+    }
+
+    #[test]
     fn probes_are_bounded_per_interval_in_waiting_and_in_repetition() {
-        let mut v = Verifier::new(VerifyConfig { per_interval: 2, capacity: 3, retry_after: 100 });
+        let mut v = Verifier::new(VerifyConfig { per_interval: 2, capacity: 3, retry_after: 100, per_source: 10 });
         let a = |i: u8| NetAddress::new(id(i), sa(&format!("198.51.100.{i}:1")));
-        assert_eq!(v.offer(a(1), 0), Offered::Queued);
-        assert_eq!(v.offer(a(1), 0), Offered::Known);
-        assert_eq!(v.offer(a(2), 0), Offered::Queued);
-        assert_eq!(v.offer(a(3), 0), Offered::Queued);
-        assert_eq!(v.offer(a(4), 0), Offered::Full);
+        let from = sa("203.0.113.1:5000");
+        assert_eq!(v.offer(a(1), from, 0), Offered::Queued);
+        assert_eq!(v.offer(a(1), from, 0), Offered::Known);
+        assert_eq!(v.offer(a(2), from, 0), Offered::Queued);
+        assert_eq!(v.offer(a(3), from, 0), Offered::Queued);
+        assert_eq!(v.offer(a(4), from, 0), Offered::Full);
         assert_eq!(v.due(0), vec![a(1), a(2)]);
         assert_eq!(v.due(0), vec![], "two probes in flight already");
-        assert_eq!(v.offer(a(1), 0), Offered::Known, "being probed");
+        assert_eq!(v.offer(a(1), from, 0), Offered::Known, "being probed");
         v.finished(a(1), 10);
         assert_eq!(v.due(10), vec![a(3)]);
-        assert_eq!(v.offer(a(1), 50), Offered::Known, "probed recently");
-        assert_eq!(v.offer(a(1), 110), Offered::Queued, "may be probed again later");
+        assert_eq!(v.offer(a(1), from, 50), Offered::Known, "probed recently");
+        // Another ID claiming the same ip:port does not buy another probe of it.
+        let same_target = NetAddress::new(id(9), a(1).socket_addr());
+        assert_eq!(v.offer(same_target, from, 50), Offered::Known);
+        assert_eq!(v.offer(a(1), from, 110), Offered::Queued, "may be probed again later");
         assert_eq!(v.pending(), 3);
+    }
+
+    #[test]
+    fn one_network_cannot_fill_the_queue() {
+        let mut v = Verifier::new(VerifyConfig { per_interval: 2, capacity: 64, retry_after: 100, per_source: 4 });
+        let target = |i: u16| NetAddress::new(id((i % 200) as u8), sa(&format!("198.51.100.1:{}", 1000 + i)));
+        let flood = sa("203.0.113.9:7");
+        let queued = (0..100).filter(|i| v.offer(target(*i), flood, 0) == Offered::Queued).count();
+        assert_eq!(queued, 4);
+        let honest = NetAddress::new(id(250), sa("192.0.2.44:26656"));
+        assert_eq!(v.offer(honest, sa("198.51.100.200:9"), 0), Offered::Queued);
     }
 }
