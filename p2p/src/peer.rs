@@ -24,6 +24,9 @@ pub struct PeerInfo {
     pub remote_addr: SocketAddr,
     /// Who dialed.
     pub direction: Direction,
+    /// The limit the peer counts against (`max_inbound` or `max_outbound`): its direction, except for a connection
+    /// that replaced one in the other direction while its own direction was full; that one keeps the old place.
+    pub counted_as: Direction,
     /// Whether we keep redialing this peer.
     pub persistent: bool,
     /// Whether the peer is private (never shared with others).

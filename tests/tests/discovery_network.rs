@@ -21,7 +21,7 @@ async fn outbound(node: &TestNode) -> usize {
         .peers()
         .unwrap()
         .iter()
-        .filter(|p| p.info.direction == Direction::Outbound && !p.info.persistent)
+        .filter(|p| p.info.counted_as == Direction::Outbound && !p.info.persistent)
         .count()
 }
 

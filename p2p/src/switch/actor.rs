@@ -289,6 +289,7 @@ impl Actor {
             node_info: up.node_info,
             remote_addr: up.remote_addr,
             direction: up.direction,
+            counted_as: admitted.counted_as,
             persistent: admitted.persistent,
             private: admitted.private,
             connected_since: SystemTime::now(),

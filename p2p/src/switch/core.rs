@@ -8,9 +8,9 @@
 //! - **Admission** of an upgraded connection (dialed or accepted): a banned peer is refused; a second connection
 //!   to a peer is settled by the simultaneous-dial tie-break; a non-persistent peer must fit its direction's
 //!   limit. All of it is decided before anything is acted on, so a refused connection never costs an existing one.
-//! - **Replacement.** When the tie-break keeps the new connection, the old one is closed, and the new one takes
-//!   over the old one's place under the limits: a peer that connected outbound stays counted as outbound, whichever
-//!   way its replacement came. So the swap never needs room (refusing it would leave this side with the old
+//! - **Replacement.** When the tie-break keeps the new connection, the old one is closed. The new one counts in its
+//!   own direction if that has room, and otherwise takes over the old one's place (a peer that connected outbound
+//!   stays counted as outbound). So the swap never needs room (refusing it would leave this side with the old
 //!   connection, which the other side closes by the same tie-break, and both would end), and swaps never let a
 //!   direction's count grow past its limit.
 //! - **Limits** count open, non-persistent peers per direction (the direction each was admitted in); outbound dials
@@ -57,6 +57,7 @@ pub(crate) struct Admitted {
     pub(crate) persistent: bool,
     pub(crate) private: bool,
     pub(crate) configured_address: Option<HostAddress>,
+    pub(crate) counted_as: Direction,
 }
 
 /// What the core asks its driver to do.
@@ -82,7 +83,7 @@ struct Peer {
     conn: ConnId,
     /// The current connection's direction.
     direction: Direction,
-    /// The limit the peer counts against: the direction it was first admitted in (a swap keeps it).
+    /// The limit the peer counts against: its connection's direction, or the place of the connection it replaced.
     counted_as: Direction,
     persistent: bool,
     remote_addr: SocketAddr,
@@ -303,8 +304,7 @@ impl SwitchCore {
             return Err(RejectReason::Banned);
         }
         let persistent = self.persistent.contains_key(&id);
-        // A swap keeps the peer's place under the limits.
-        let swapped_place = match self.peers.get(&id) {
+        let swapped = match self.peers.get(&id) {
             Some(existing) if existing.state == State::Open => {
                 if !keep_new_connection(self.id, id, existing.direction, candidate.direction) {
                     return Err(RejectReason::Duplicate);
@@ -313,15 +313,18 @@ impl SwitchCore {
             }
             _ => None,
         };
-        if !persistent && swapped_place.is_none() {
-            let (max, what) = match candidate.direction {
-                Direction::Inbound => (self.max_inbound, "max_num_inbound_peers"),
-                Direction::Outbound => (self.max_outbound, "max_num_outbound_peers"),
-            };
-            if self.count(candidate.direction) >= max {
-                return Err(RejectReason::OverLimit(what));
-            }
-        }
+        let (max, what) = match candidate.direction {
+            Direction::Inbound => (self.max_inbound, "max_num_inbound_peers"),
+            Direction::Outbound => (self.max_outbound, "max_num_outbound_peers"),
+        };
+        let room = persistent || self.count(candidate.direction) < max;
+        let counted_as = match swapped {
+            // A swap counts in its own direction if there is room, else keeps the old connection's place.
+            Some(place) if !room => place,
+            Some(_) => candidate.direction,
+            None if room => candidate.direction,
+            None => return Err(RejectReason::OverLimit(what)),
+        };
         // Decided: from here on, act.
         if let Some(old) = self.peers.remove(&id) {
             let reason = match old.state {
@@ -348,7 +351,7 @@ impl SwitchCore {
             Peer {
                 conn,
                 direction: candidate.direction,
-                counted_as: swapped_place.unwrap_or(candidate.direction),
+                counted_as,
                 persistent,
                 remote_addr: candidate.remote_addr,
                 state: State::Open,
@@ -362,7 +365,7 @@ impl SwitchCore {
             persistent,
             private,
         });
-        Ok(Admitted { conn, persistent, private, configured_address: self.persistent.get(&id).cloned() })
+        Ok(Admitted { conn, persistent, private, configured_address: self.persistent.get(&id).cloned(), counted_as })
     }
 
     /// A connection has closed (whoever closed it). Stale reports, of connections already replaced, are ignored.
@@ -530,7 +533,8 @@ mod tests {
     #[test]
     fn swaps_never_grow_a_direction_past_its_limit() {
         // An attacker with IDs below ours answers each of our dials by dialing back; each time the tie-break keeps
-        // its inbound connection. Inbound must not grow with it, and outbound stays full.
+        // its inbound connection. The swaps fill inbound, then keep their outbound places: never more peers than
+        // the two limits together.
         let me = id(200);
         let c = SwitchConfig { max_inbound: 2, max_outbound: 2, ..config() };
         let t = Instant::now();
@@ -545,9 +549,10 @@ mod tests {
                 admitted += 1;
             }
         }
-        assert_eq!(admitted, 2, "only the outbound places there are");
-        assert_eq!((core.count(Inbound), core.count(Outbound)), (0, 2));
-        assert!(core.peers.len() <= 2);
+        assert!(attackers.len() >= 5, "enough low IDs to try more than the limits allow");
+        assert_eq!(admitted, 4, "the inbound places, then the outbound ones");
+        assert_eq!((core.count(Inbound), core.count(Outbound)), (2, 2));
+        assert_eq!(core.peers.len(), 4);
     }
 
     #[test]

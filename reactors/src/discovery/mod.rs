@@ -555,8 +555,8 @@ impl Discovery {
                 let info = handle.info();
                 let id = handle.id();
                 let now = self.clock.now();
-                let outbound = info.direction == Direction::Outbound;
-                let (listens_at, claim) = if outbound {
+                let dialed = info.direction == Direction::Outbound;
+                let (listens_at, claim) = if dialed {
                     // We reached it: that is where it listens (what it advertises may be another of its addresses).
                     let reached = NetAddress::new(id, info.remote_addr);
                     self.book.mark_success(&reached, now);
@@ -577,6 +577,8 @@ impl Discovery {
                     }
                 };
                 let persistent = info.persistent || self.config.persistent.contains(&id);
+                // Outbound as the switch counts it (a swapped-in connection can keep an outbound place).
+                let outbound = info.counted_as == Direction::Outbound;
                 let guard = Guard::default();
                 let state = PeerState { handle, outbound, persistent, asked_at: None, guard, listens_at, claim };
                 self.peers.insert(id, state);
