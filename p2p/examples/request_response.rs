@@ -29,6 +29,7 @@ use ledgerwire_p2p::{
     ChannelDescriptor, MConnectionConfig, PeerHandle, ReactorContext, ReactorEvent, Reservation, SwitchBuilder,
     SwitchConfig,
 };
+use ledgerwire_types::deadline::Timer;
 use ledgerwire_types::{HostAddress, NodeId, NodeKey, WireProfile};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -128,14 +129,9 @@ async fn run(mut ctx: ReactorContext, mut calls: mpsc::Receiver<Call>, work: Dur
     let mut serving: HashMap<NodeId, usize> = HashMap::new();
     // Work in progress comes back here: (peer, accepted request, result).
     let (done_tx, mut done) = mpsc::channel::<(Serving, Bytes)>(MAX_SERVING);
-    let idle = Duration::from_secs(86_400);
-    let timer = tokio::time::sleep(idle);
-    tokio::pin!(timer);
+    let mut timer = Timer::new();
     loop {
-        let next = pending.next_deadline().unwrap_or_else(|| Instant::now() + idle);
-        if timer.deadline() != next {
-            timer.as_mut().reset(next);
-        }
+        timer.set(pending.next_deadline());
         tokio::select! {
             event = ctx.events.recv() => match event {
                 None => return,
@@ -212,7 +208,7 @@ async fn run(mut ctx: ReactorContext, mut calls: mpsc::Receiver<Call>, work: Dur
                     let _ = reply.send(Outcome::Failed("send queue full"));
                 }
             }
-            () = &mut timer => {
+            () = timer.wait() => {
                 for expired in pending.expire(Instant::now()) {
                     let _ = expired.value.send(Outcome::TimedOut);
                 }

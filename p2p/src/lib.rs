@@ -65,7 +65,9 @@
 //! for _ in 0..2 {
 //!     let config = SwitchConfig::new("127.0.0.1:0".parse()?, "example-net");
 //!     let mut b = SwitchBuilder::new(Arc::new(NodeKey::generate()), WireProfile::Tm2, config, None);
-//!     let ctx = b.add_reactor("pingpong", &[ChannelDescriptor::new(CH, 1).with_low_latency()], 64)?;
+//!     // Room for our ping and the pong we owe (the default send queue holds one message).
+//!     let channel = ChannelDescriptor::new(CH, 1).with_send_queue_capacity(4).with_low_latency();
+//!     let ctx = b.add_reactor("pingpong", &[channel], 64)?;
 //!     let (tx, rx) = tokio::sync::oneshot::channel();
 //!     tokio::spawn(reactor(ctx, tx));
 //!     pongs.push(rx);
@@ -74,7 +76,7 @@
 //! let b_addr = HostAddress::parse(&format!("{}@{}", nodes[1].id(), nodes[1].listen_addr().unwrap()), WireProfile::Tm2)?;
 //! nodes[0].dial(b_addr, false).await?;
 //! for rx in pongs {
-//!     rx.await?; // each side got a pong back
+//!     tokio::time::timeout(std::time::Duration::from_secs(10), rx).await??; // each side got a pong back
 //! }
 //! for n in &nodes {
 //!     n.stop().await;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use ledgerwire_p2p::pending::{PendingRequests, RequestId};
 use ledgerwire_p2p::{BuildError, ChannelDescriptor, PeerHandle, ReactorContext, ReactorEvent, SwitchBuilder};
+use ledgerwire_types::deadline::Timer;
 use ledgerwire_types::{NodeId, random};
 use priority_queue::PriorityQueue;
 use slog::{Logger, debug};
@@ -234,14 +235,9 @@ async fn run(
     // Readers ask for a copy when they want one; a change only bumps a counter.
     let changed = || version.send_modify(|v| *v += 1);
     // One timer, moved to the next deadline each turn.
-    let idle = Duration::from_secs(86_400);
-    let timer = tokio::time::sleep(idle);
-    tokio::pin!(timer);
+    let mut timer = Timer::new();
     loop {
-        let next = pinger.next_deadline().unwrap_or_else(|| Instant::now() + idle);
-        if timer.deadline() != next {
-            timer.as_mut().reset(next);
-        }
+        timer.set(pinger.next_deadline());
         tokio::select! {
             event = ctx.events.recv() => match event {
                 None => return,
@@ -280,7 +276,7 @@ async fn run(
             Some(reply) = queries.recv() => {
                 let _ = reply.send(pinger.stats().clone());
             }
-            () = &mut timer => {
+            () = timer.wait() => {
                 let (pings, mut any_change) = pinger.poll(Instant::now());
                 for (peer, nonce) in pings {
                     let sent = handles.get(&peer).is_some_and(|h| h.try_send(PING_CHANNEL, message(PING, nonce)).is_ok());
