@@ -5,7 +5,7 @@
 //! connections that closed, and the time. It carries out the core's actions and publishes a snapshot of the
 //! connections after each change. It decides nothing itself.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -305,7 +305,7 @@ impl Actor {
         let conn_id = admitted.conn;
         self.watchers.spawn(async move { Closed { peer: id, conn: conn_id, reason: watched.closed().await } });
         self.live.insert(conn_id, Live { peer: id, info, conn, stop_reason });
-        self.publish();
+        self.publish(id);
     }
 
     fn on_closed(&mut self, closed: Closed) {
@@ -315,18 +315,24 @@ impl Actor {
         // Deliveries of peers that are gone, once finished, are no longer needed for ordering.
         let live_peers: std::collections::HashSet<NodeId> = self.live.values().map(|l| l.peer).collect();
         self.deliveries.retain(|peer, d| live_peers.contains(peer) || !d.settle());
-        self.publish();
+        self.publish(closed.peer);
     }
 
-    /// Publishes the current connection of every peer.
-    fn publish(&self) {
-        let table: PeerTable = self
-            .live
-            .iter()
-            .filter(|(conn, live)| self.core.current_conn(&live.peer) == Some(**conn))
-            .map(|(_, live)| (live.peer, Connected { info: live.info.clone(), conn: live.conn.clone() }))
-            .collect::<BTreeMap<_, _>>();
-        self.shared.peers.send_replace(Arc::new(table));
+    /// Publishes `peer`'s current connection (or its absence) in the snapshot. The table is changed in place unless
+    /// a reader still holds the previous snapshot, so an update costs O(log n), not a copy of every peer.
+    fn publish(&self, peer: NodeId) {
+        let current = self
+            .core
+            .current_conn(&peer)
+            .and_then(|conn| self.live.get(&conn))
+            .map(|live| Connected { info: live.info.clone(), conn: live.conn.clone() });
+        self.shared.peers.send_modify(|table| {
+            let table: &mut PeerTable = Arc::make_mut(table);
+            match current {
+                Some(c) => table.insert(peer, c),
+                None => table.remove(&peer),
+            };
+        });
     }
 
     async fn shutdown(mut self) {
