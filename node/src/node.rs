@@ -27,8 +27,19 @@ pub enum NodeError {
     #[error("{0} exists already; remove it to start over")]
     AlreadyInitialised(PathBuf),
     /// The admin token file is missing or unreadable.
-    #[error("cannot read the admin token {path}: {reason}")]
-    Token {
+    #[error("cannot read the admin token {path}: {source}")]
+    TokenRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The admin token is too short to be a secret.
+    #[error("the admin token in {0} is shorter than 16 characters")]
+    TokenTooShort(PathBuf),
+    /// The admin address a running node records (for `admin.laddr` with port 0) is missing or malformed.
+    #[error("cannot read the admin address {path}: {reason} (admin.laddr uses port 0; is the node running?)")]
+    AdminAddress {
         /// The file.
         path: PathBuf,
         /// Why.
@@ -46,12 +57,12 @@ pub enum NodeError {
     #[error("p2p: {0}")]
     Switch(#[from] ledgerwire_p2p::BuildError),
     /// The admin API could not listen.
-    #[error("cannot serve the admin API on {addr}: {reason}")]
+    #[error("cannot serve the admin API on {addr}: {source}")]
     Admin {
         /// The address.
         addr: std::net::SocketAddr,
         /// Why.
-        reason: String,
+        source: std::io::Error,
     },
 }
 
@@ -111,21 +122,19 @@ pub fn admin_address(config: &NodeConfig) -> Result<std::net::SocketAddr, NodeEr
         return Ok(config.admin.laddr);
     }
     let path = config.home.join(ADMIN_ADDR_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| NodeError::Token {
-        path: path.clone(),
-        reason: format!("{e} (admin.laddr uses port 0 and no running node recorded its address)"),
-    })?;
-    text.trim().parse().map_err(|_| NodeError::Token { path, reason: "not an ip:port".into() })
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| NodeError::AdminAddress { path: path.clone(), reason: e.to_string() })?;
+    text.trim().parse().map_err(|_| NodeError::AdminAddress { path, reason: "not an ip:port".into() })
 }
 
 /// Reads the admin token.
 pub fn read_token(path: &Path) -> Result<String, NodeError> {
     let token = std::fs::read_to_string(path)
-        .map_err(|e| NodeError::Token { path: path.to_owned(), reason: e.to_string() })?
+        .map_err(|source| NodeError::TokenRead { path: path.to_owned(), source })?
         .trim()
         .to_owned();
     if token.len() < 16 {
-        return Err(NodeError::Token { path: path.to_owned(), reason: "shorter than 16 characters".into() });
+        return Err(NodeError::TokenTooShort(path.to_owned()));
     }
     Ok(token)
 }
@@ -171,9 +180,8 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
     let admin_laddr = config.admin.laddr;
     let admin_listener = tokio::net::TcpListener::bind(admin_laddr)
         .await
-        .map_err(|e| NodeError::Admin { addr: admin_laddr, reason: e.to_string() })?;
-    let admin_addr =
-        admin_listener.local_addr().map_err(|e| NodeError::Admin { addr: admin_laddr, reason: e.to_string() })?;
+        .map_err(|source| NodeError::Admin { addr: admin_laddr, source })?;
+    let admin_addr = admin_listener.local_addr().map_err(|source| NodeError::Admin { addr: admin_laddr, source })?;
     let switch = builder.start().await?;
     let admin_addr_file = config.home.join(ADMIN_ADDR_FILE);
     let record = |path: &Path| -> std::io::Result<()> {
