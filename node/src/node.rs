@@ -38,7 +38,9 @@ pub enum NodeError {
     #[error("the admin token in {0} is shorter than 16 characters")]
     TokenTooShort(PathBuf),
     /// The admin address a running node records (for `admin.laddr` with port 0) is missing or malformed.
-    #[error("cannot read the admin address {path}: {reason} (admin.laddr uses port 0; is the node running?)")]
+    #[error(
+        "cannot read the admin address {path}: {reason} (admin.laddr uses port 0 and no running node recorded its address)"
+    )]
     AdminAddress {
         /// The file.
         path: PathBuf,
