@@ -287,15 +287,20 @@ async fn echo_reactor(mut ctx: ReactorContext, mut requests: mpsc::Receiver<Echo
     // Requests for a peer whose PeerUp has not arrived yet (the switch reports a connection slightly before
     // reactors hear of it).
     let mut early: std::collections::HashMap<NodeId, Vec<EchoRequest>> = Default::default();
+    // Sends the request, or hands it back when the connection is already closing (its PeerDown is on the way; the
+    // request waits for the next PeerUp instead of failing at once).
     async fn ask(
         handle: &PeerHandle,
         waiting: &mut std::collections::VecDeque<oneshot::Sender<Bytes>>,
         req: EchoRequest,
-    ) {
+    ) -> Option<EchoRequest> {
         let mut msg = vec![0u8];
         msg.extend_from_slice(&req.payload);
         if handle.send(ECHO_CHANNEL, msg).await.is_ok() {
             waiting.push_back(req.reply);
+            None
+        } else {
+            Some(req)
         }
     }
     loop {
@@ -304,8 +309,12 @@ async fn echo_reactor(mut ctx: ReactorContext, mut requests: mpsc::Receiver<Echo
                 None => return,
                 Some(ReactorEvent::PeerUp(h)) => {
                     let mut waiting = Default::default();
+                    let mut unsent = Vec::new();
                     for req in early.remove(&h.id()).unwrap_or_default() {
-                        ask(&h, &mut waiting, req).await;
+                        unsent.extend(ask(&h, &mut waiting, req).await);
+                    }
+                    if !unsent.is_empty() {
+                        early.insert(h.id(), unsent);
                     }
                     peers.insert(h.id(), (h, waiting));
                 }
@@ -333,7 +342,11 @@ async fn echo_reactor(mut ctx: ReactorContext, mut requests: mpsc::Receiver<Echo
             },
             Some(req) = requests.recv() => {
                 match peers.get_mut(&req.peer) {
-                    Some((handle, waiting)) => ask(handle, waiting, req).await,
+                    Some((handle, waiting)) => {
+                        if let Some(req) = ask(handle, waiting, req).await {
+                            early.entry(req.peer).or_default().push(req);
+                        }
+                    }
                     None => early.entry(req.peer).or_default().push(req),
                 }
             }
