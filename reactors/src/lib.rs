@@ -26,4 +26,5 @@
 #![forbid(unsafe_code)]
 
 pub mod discovery;
+pub mod ilp;
 pub mod ping;
