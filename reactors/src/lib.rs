@@ -25,6 +25,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod discovery;
 pub mod ilp;
 pub mod ping;

@@ -1,0 +1,481 @@
+//! The durable store: accounts, balances and settlement records in an embedded, crash-safe database (redb, with
+//! an fsync at every commit). One thread owns the database; balance changes sent to it are applied in batches
+//! (group commit) and each is acknowledged only after the batch that holds it is on disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{AccountId, AccountSpec};
+
+const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+const BALANCES: TableDefinition<&str, i128> = TableDefinition::new("balances");
+const SETTLEMENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("settlements");
+
+/// The most commands applied in one transaction.
+const MAX_BATCH: usize = 8192;
+
+/// Why the store failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or created.
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Arc<redb::Error>,
+    },
+    /// A read or write failed.
+    #[error("database: {0}")]
+    Db(Arc<redb::Error>),
+    /// A stored record could not be decoded (the file was changed by something else).
+    #[error("database record {key:?} is corrupt: {reason}")]
+    Corrupt {
+        /// The record's key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// A balance would leave the range a balance can hold.
+    #[error("balance of {0} would overflow")]
+    Overflow(AccountId),
+    /// The store's thread has stopped.
+    #[error("the store has stopped")]
+    Stopped,
+}
+
+fn db<E: Into<redb::Error>>(e: E) -> StoreError {
+    StoreError::Db(Arc::new(e.into()))
+}
+
+/// Where an account came from: config.toml (it follows the file) or the admin API (it stays until deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountSource {
+    /// `[[ilp.accounts]]` in config.toml.
+    Config,
+    /// `POST /accounts`.
+    Api,
+}
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAccount {
+    /// Its specification.
+    pub spec: AccountSpec,
+    /// Where it came from.
+    pub source: AccountSource,
+}
+
+/// What kind of settlement a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SettlementKind {
+    /// The balance crossed `settle_threshold`: we should pay `amount`.
+    Needed,
+    /// We paid them outside the network (balance goes up by `amount`).
+    Outgoing,
+    /// They paid us outside the network (balance goes down by `amount`).
+    Incoming,
+}
+
+/// One settlement record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRecord {
+    /// Sequence number, increasing.
+    pub seq: u64,
+    /// The account.
+    pub account: AccountId,
+    /// Needed, outgoing or incoming.
+    pub kind: SettlementKind,
+    /// The amount, in the account's units.
+    #[serde(with = "as_string")]
+    pub amount: u64,
+    /// The balance after the record.
+    #[serde(with = "as_string")]
+    pub balance: i128,
+    /// When (milliseconds since the Unix epoch).
+    pub at_unix_ms: i64,
+    /// Free text from whoever recorded it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+/// Serialises integers as JSON strings (balances exceed what JavaScript numbers hold exactly).
+pub mod as_string {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes the integer as a string.
+    pub fn serialize<T: std::fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    /// Reads a string (or a JSON integer) as the integer.
+    pub fn deserialize<'de, T: std::str::FromStr, D: Deserializer<'de>>(d: D) -> Result<T, D::Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            S(String),
+            N(serde_json::Number),
+        }
+        let text = match Either::deserialize(d)? {
+            Either::S(s) => s,
+            Either::N(n) => n.to_string(),
+        };
+        text.parse().map_err(|e| D::Error::custom(format!("{text:?}: {e}")))
+    }
+}
+
+/// Everything the store holds, read at start.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Accounts by ID.
+    pub accounts: Vec<StoredAccount>,
+    /// Balances by account ID (also of accounts that were removed: re-adding one restores its balance).
+    pub balances: Vec<(AccountId, i128)>,
+}
+
+/// The acknowledgement of one balance commit.
+#[derive(Debug)]
+pub struct Committed {
+    /// The ID the caller gave the commit.
+    pub id: u64,
+    /// Durable, or why not.
+    pub result: Result<(), StoreError>,
+}
+
+enum Command {
+    Commit { id: u64, deltas: Vec<(AccountId, i128)>, reply: mpsc::UnboundedSender<Committed> },
+    PutAccount { account: StoredAccount, reply: oneshot::Sender<Result<(), StoreError>> },
+    DeleteAccount { id: AccountId, reply: oneshot::Sender<Result<(), StoreError>> },
+    Settle { record: SettlementRecord, delta: i128, reply: oneshot::Sender<Result<SettlementRecord, StoreError>> },
+    Settlements { account: Option<AccountId>, reply: oneshot::Sender<Result<Vec<SettlementRecord>, StoreError>> },
+    Snapshot { reply: oneshot::Sender<Result<Snapshot, StoreError>> },
+    Close { reply: oneshot::Sender<()> },
+}
+
+/// A handle to the store's thread. Cloning is cheap; the thread stops when every handle is gone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("store command")
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` and starts its thread.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |e: redb::Error| StoreError::Open { path: path.to_owned(), source: Arc::new(e) };
+        let database = Database::create(path).map_err(|e| open_err(e.into()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        // Create the tables so that readers never meet a missing one.
+        let txn = database.begin_write().map_err(|e| open_err(e.into()))?;
+        txn.open_table(ACCOUNTS).map_err(|e| open_err(e.into()))?;
+        txn.open_table(BALANCES).map_err(|e| open_err(e.into()))?;
+        txn.open_table(SETTLEMENTS).map_err(|e| open_err(e.into()))?;
+        txn.commit().map_err(|e| open_err(e.into()))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("ledgerwire-store".into())
+            .spawn(move || run(database, rx))
+            .map_err(|e| open_err(redb::Error::Io(e)))?;
+        Ok(Store { tx })
+    }
+
+    /// Applies balance `deltas` atomically; `reply` gets [`Committed`] with `id` once they are on disk (or failed).
+    /// Commits sent together are written in one transaction.
+    pub fn commit(&self, id: u64, deltas: Vec<(AccountId, i128)>, reply: &mpsc::UnboundedSender<Committed>) {
+        if let Err(mpsc::error::SendError(Command::Commit { id, reply, .. })) =
+            self.tx.send(Command::Commit { id, deltas, reply: reply.clone() })
+        {
+            let _ = reply.send(Committed { id, result: Err(StoreError::Stopped) });
+        }
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Everything stored.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.ask(|reply| Command::Snapshot { reply }).await
+    }
+
+    /// Adds or replaces an account.
+    pub async fn put_account(&self, account: StoredAccount) -> Result<(), StoreError> {
+        self.ask(|reply| Command::PutAccount { account, reply }).await
+    }
+
+    /// Removes an account (its balance stays, and comes back if the account is added again).
+    pub async fn delete_account(&self, id: AccountId) -> Result<(), StoreError> {
+        self.ask(|reply| Command::DeleteAccount { id, reply }).await
+    }
+
+    /// Records a settlement and applies `delta` to the balance in the same transaction; returns the record with
+    /// its sequence number and the balance after it.
+    pub async fn settle(&self, record: SettlementRecord, delta: i128) -> Result<SettlementRecord, StoreError> {
+        self.ask(|reply| Command::Settle { record, delta, reply }).await
+    }
+
+    /// Finishes what was sent before, closes the database and returns once the file is released (so it can be
+    /// opened again). Other handles get [`StoreError::Stopped`] afterwards.
+    pub async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Close { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Settlement records, oldest first, of one account or all.
+    pub async fn settlements(&self, account: Option<AccountId>) -> Result<Vec<SettlementRecord>, StoreError> {
+        self.ask(|reply| Command::Settlements { account, reply }).await
+    }
+}
+
+fn run(database: Database, mut rx: mpsc::UnboundedReceiver<Command>) {
+    let mut batch = Vec::with_capacity(64);
+    let mut closed = None;
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        if let Some(at) = batch.iter().position(|c| matches!(c, Command::Close { .. })) {
+            // Everything after the close is refused (its reply sender is dropped: the caller sees Stopped).
+            if let Command::Close { reply } = batch.swap_remove(at) {
+                closed = Some(reply);
+            }
+            batch.truncate(at);
+        }
+        // Reads first (they see the state before this batch's writes; no caller mixes the two).
+        let (reads, writes): (Vec<_>, Vec<_>) =
+            batch.drain(..).partition(|c| matches!(c, Command::Snapshot { .. } | Command::Settlements { .. }));
+        for c in reads {
+            match c {
+                Command::Snapshot { reply } => {
+                    let _ = reply.send(read_snapshot(&database));
+                }
+                Command::Settlements { account, reply } => {
+                    let _ = reply.send(read_settlements(&database, account.as_ref()));
+                }
+                _ => {}
+            }
+        }
+        if !writes.is_empty() {
+            write_batch(&database, writes);
+        }
+        if closed.is_some() {
+            break;
+        }
+    }
+    drop(database);
+    if let Some(reply) = closed {
+        let _ = reply.send(());
+    }
+}
+
+enum Outcome {
+    Commit(u64, mpsc::UnboundedSender<Committed>),
+    Unit(oneshot::Sender<Result<(), StoreError>>),
+    Settled(oneshot::Sender<Result<SettlementRecord, StoreError>>, SettlementRecord),
+}
+
+fn write_batch(database: &Database, writes: Vec<Command>) {
+    let mut outcomes = Vec::with_capacity(writes.len());
+    let result = (|| -> Result<(), StoreError> {
+        let txn = database.begin_write().map_err(db)?;
+        {
+            let mut accounts = txn.open_table(ACCOUNTS).map_err(db)?;
+            let mut balances = txn.open_table(BALANCES).map_err(db)?;
+            let mut settlements = txn.open_table(SETTLEMENTS).map_err(db)?;
+            let mut next_seq = settlements.last().map_err(db)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            for command in writes {
+                match command {
+                    Command::Commit { id, deltas, reply } => {
+                        // A failed delta fails this commit only; the others in the batch go on.
+                        let applied = apply_deltas(&mut balances, &deltas);
+                        match applied {
+                            Ok(()) => outcomes.push(Outcome::Commit(id, reply)),
+                            Err(e) => {
+                                let _ = reply.send(Committed { id, result: Err(e) });
+                            }
+                        }
+                    }
+                    Command::PutAccount { account, reply } => {
+                        let json = serde_json::to_vec(&account)
+                            .map_err(|e| StoreError::Corrupt { key: account.spec.id.clone(), reason: e.to_string() })?;
+                        accounts.insert(account.spec.id.as_str(), json.as_slice()).map_err(db)?;
+                        outcomes.push(Outcome::Unit(reply));
+                    }
+                    Command::DeleteAccount { id, reply } => {
+                        accounts.remove(id.as_str()).map_err(db)?;
+                        outcomes.push(Outcome::Unit(reply));
+                    }
+                    Command::Settle { mut record, delta, reply } => {
+                        if let Err(e) = apply_deltas(&mut balances, &[(record.account.clone(), delta)]) {
+                            let _ = reply.send(Err(e));
+                            continue;
+                        }
+                        record.seq = next_seq;
+                        next_seq += 1;
+                        record.balance =
+                            balances.get(record.account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0);
+                        let json = serde_json::to_vec(&record)
+                            .map_err(|e| StoreError::Corrupt { key: record.seq.to_string(), reason: e.to_string() })?;
+                        settlements.insert(record.seq, json.as_slice()).map_err(db)?;
+                        outcomes.push(Outcome::Settled(reply, record));
+                    }
+                    Command::Snapshot { .. } | Command::Settlements { .. } | Command::Close { .. } => {}
+                }
+            }
+        }
+        txn.commit().map_err(db)
+    })();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Commit(id, reply) => {
+                let _ = reply.send(Committed { id, result: result.clone() });
+            }
+            Outcome::Unit(reply) => {
+                let _ = reply.send(result.clone());
+            }
+            Outcome::Settled(reply, record) => {
+                let _ = reply.send(result.clone().map(|()| record));
+            }
+        }
+    }
+}
+
+fn apply_deltas(balances: &mut redb::Table<'_, &str, i128>, deltas: &[(AccountId, i128)]) -> Result<(), StoreError> {
+    // Check every delta before writing any, so a commit is all or nothing.
+    let mut updated = Vec::with_capacity(deltas.len());
+    for (account, delta) in deltas {
+        let old = match updated.iter().rev().find(|(a, _): &&(&AccountId, i128)| *a == account) {
+            Some((_, v)) => *v,
+            None => balances.get(account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0),
+        };
+        let new = old.checked_add(*delta).ok_or_else(|| StoreError::Overflow(account.clone()))?;
+        updated.push((account, new));
+    }
+    for (account, value) in updated {
+        balances.insert(account.as_str(), value).map_err(db)?;
+    }
+    Ok(())
+}
+
+fn read_snapshot(database: &Database) -> Result<Snapshot, StoreError> {
+    let txn = database.begin_read().map_err(db)?;
+    let mut snapshot = Snapshot::default();
+    for row in txn.open_table(ACCOUNTS).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        let account: StoredAccount = serde_json::from_slice(v.value())
+            .map_err(|e| StoreError::Corrupt { key: k.value().to_owned(), reason: e.to_string() })?;
+        snapshot.accounts.push(account);
+    }
+    for row in txn.open_table(BALANCES).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        let id = AccountId::new(k.value())
+            .map_err(|e| StoreError::Corrupt { key: k.value().to_owned(), reason: e.to_string() })?;
+        snapshot.balances.push((id, v.value()));
+    }
+    Ok(snapshot)
+}
+
+fn read_settlements(database: &Database, account: Option<&AccountId>) -> Result<Vec<SettlementRecord>, StoreError> {
+    let txn = database.begin_read().map_err(db)?;
+    let mut out = Vec::new();
+    for row in txn.open_table(SETTLEMENTS).map_err(db)?.iter().map_err(db)? {
+        let (k, v) = row.map_err(db)?;
+        let record: SettlementRecord = serde_json::from_slice(v.value())
+            .map_err(|e| StoreError::Corrupt { key: k.value().to_string(), reason: e.to_string() })?;
+        if account.is_none_or(|a| *a == record.account) {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> AccountId {
+        AccountId::new(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn commits_are_atomic_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ilp.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            for n in 0..100 {
+                store.commit(n, vec![(id("a"), 5), (id("b"), -5)], &tx);
+            }
+            // An overflow fails only its own commit, and writes none of its deltas.
+            store.commit(100, vec![(id("b"), 7), (id("a"), i128::MAX)], &tx);
+            let mut ok = 0;
+            for _ in 0..101 {
+                let c = rx.recv().await.unwrap();
+                match c.id {
+                    100 => assert!(matches!(c.result, Err(StoreError::Overflow(_)))),
+                    _ => {
+                        c.result.unwrap();
+                        ok += 1;
+                    }
+                }
+            }
+            assert_eq!(ok, 100);
+            store.close().await;
+            assert!(matches!(store.snapshot().await, Err(StoreError::Stopped)));
+        }
+        let store = Store::open(&path).unwrap();
+        let mut balances = store.snapshot().await.unwrap().balances;
+        balances.sort();
+        assert_eq!(balances, vec![(id("a"), 500), (id("b"), -500)]);
+    }
+
+    #[tokio::test]
+    async fn settlements_move_the_balance_in_the_same_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ilp.redb")).unwrap();
+        let record = |kind| SettlementRecord {
+            seq: 0,
+            account: id("bob"),
+            kind,
+            amount: 40,
+            balance: 0,
+            at_unix_ms: 1,
+            note: String::new(),
+        };
+        let first = store.settle(record(SettlementKind::Outgoing), 40).await.unwrap();
+        let second = store.settle(record(SettlementKind::Incoming), -15).await.unwrap();
+        assert_eq!((first.seq, first.balance, second.seq, second.balance), (1, 40, 2, 25));
+        assert_eq!(store.settlements(Some(id("bob"))).await.unwrap().len(), 2);
+        assert!(store.settlements(Some(id("carol"))).await.unwrap().is_empty());
+    }
+}
