@@ -27,5 +27,7 @@
 
 pub mod accounts;
 pub mod discovery;
+pub mod forwarding;
+pub mod ildcp;
 pub mod ilp;
 pub mod ping;

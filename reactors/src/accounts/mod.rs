@@ -251,7 +251,10 @@ impl AccountSpec {
             }
             (None, None) if allow_in_process => Link::InProcess,
             (None, None) => {
-                return Err(AccountError::new("node_id", "an account needs node_id (a p2p peer) or http (a local app)"));
+                return Err(AccountError::new(
+                    "node_id",
+                    "an account needs node_id (a p2p peer) or http (a local app)",
+                ));
             }
         };
         if let (Some(min), Some(max)) = (self.min_balance, self.max_balance) {

@@ -1,0 +1,4 @@
+//! Forwarding placeholder.
+pub mod rates;
+pub mod routing;
+pub mod rules;
