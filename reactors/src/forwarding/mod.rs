@@ -1,4 +1,5 @@
 //! Forwarding placeholder.
+pub mod core;
 pub mod rates;
 pub mod routing;
 pub mod rules;

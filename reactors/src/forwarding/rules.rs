@@ -256,3 +256,14 @@ mod tests {
         );
     }
 }
+
+/// The Reject for bytes that arrived as a Prepare but are not one, with ilp-connector's codes: another packet
+/// type is F01, anything malformed is F00 (its parse error).
+pub fn bad_prepare(error: &crate::ilp::PacketError, us: &Address) -> Reject {
+    match error {
+        crate::ilp::PacketError::NotAPrepare(t) => {
+            Reject::new(ErrorCode::F01_INVALID_PACKET, us, format!("invalid packet type received. type={t}"))
+        }
+        e => Reject::new(ErrorCode::F00_BAD_REQUEST, us, e.to_string()),
+    }
+}

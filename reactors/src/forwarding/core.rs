@@ -1,0 +1,756 @@
+//! The forwarding core: a deterministic state machine, fed Prepares, replies, store acknowledgements and `now`,
+//! that returns actions (forward this, answer that, make this balance change durable). It owns accounts,
+//! balances, reservations and the routing table; it has no sockets, timers or tasks (the reactor drives it).
+//!
+//! Every Prepare handed to [`Forwarder::prepare`] gets exactly one [`Action::Respond`]; every
+//! [`Action::Forward`] is settled by exactly one of [`Forwarder::reply`], [`Forwarder::expire`] or nothing
+//! else. A Fulfill is answered upstream only after [`Forwarder::committed`] reports its balance change durable.
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use priority_queue::PriorityQueue;
+use serde::Serialize;
+
+use super::rates::{RateError, Rates};
+use super::routing::{RouteSource, RoutingTable};
+use super::rules::{self, TokenBucket};
+use crate::accounts::{Account, AccountId, Relation};
+use crate::ildcp::{self, IldcpResponse};
+use crate::ilp::{Address, Condition, ErrorCode, Fulfill, PEER_PROTOCOL_CONDITION, Prepare, Reject, Reply, Timestamp};
+
+/// The ID the driver gives a Prepare it hands in (unique while the Prepare is open).
+pub type InboundId = u64;
+/// The ID the core gives a Prepare it forwards.
+pub type OutboundId = u64;
+
+/// Settings of the forwarding core.
+#[derive(Debug, Clone)]
+pub struct ForwarderConfig {
+    /// Our ILP address.
+    pub address: Address,
+    /// How much earlier than the incoming Prepare the outgoing one expires (ilp-connector: 1 s).
+    pub min_message_window_ms: i64,
+    /// The longest we hold a Prepare (ilp-connector: 30 s).
+    pub max_hold_time_ms: i64,
+    /// Prepares in flight per account and direction; beyond, T03.
+    pub max_in_flight_per_account: usize,
+    /// Exchange rates and spread.
+    pub rates: Rates,
+}
+
+impl ForwarderConfig {
+    /// ilp-connector's defaults at `address`.
+    pub fn new(address: Address) -> ForwarderConfig {
+        ForwarderConfig {
+            address,
+            min_message_window_ms: 1000,
+            max_hold_time_ms: 30_000,
+            max_in_flight_per_account: 1024,
+            rates: Rates::default(),
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send `prepare` to `to`'s link; its answer comes back through [`Forwarder::reply`] with `id`.
+    Forward {
+        /// The next hop.
+        to: AccountId,
+        /// The ID to answer with.
+        id: OutboundId,
+        /// The Prepare, with its new amount and expiry.
+        prepare: Prepare,
+    },
+    /// Answer the inbound Prepare `id`.
+    Respond {
+        /// Its ID.
+        id: InboundId,
+        /// The answer.
+        reply: Reply,
+    },
+    /// Make these balance changes durable in one transaction, then call [`Forwarder::committed`] with `id`.
+    Commit {
+        /// The commit's ID.
+        id: u64,
+        /// Per account, the change (positive: they owe us more).
+        deltas: Vec<(AccountId, i128)>,
+    },
+    /// Something a user would want to know.
+    Event(ForwardingEvent),
+}
+
+/// Events of the forwarding core.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ForwardingEvent {
+    /// An account's balance crossed below its `settle_threshold`: we should pay them `amount`.
+    SettlementNeeded {
+        /// The account.
+        account: AccountId,
+        /// Its balance now.
+        #[serde(with = "crate::accounts::store::as_string")]
+        balance: i128,
+        /// What brings it back to `settle_to`.
+        #[serde(with = "crate::accounts::store::as_string")]
+        amount: u64,
+    },
+    /// A balance change for a Fulfill could not be made durable: the Fulfill was turned into T00 upstream.
+    CommitFailed {
+        /// The accounts involved.
+        accounts: Vec<AccountId>,
+    },
+}
+
+/// An account's balance and what is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BalanceView {
+    /// Durable balance (positive: they owe us).
+    #[serde(with = "crate::accounts::store::as_string")]
+    pub balance: i128,
+    /// Incoming Prepares in flight (they will owe us this much more if all are fulfilled).
+    #[serde(with = "crate::accounts::store::as_string")]
+    pub reserved_in: u128,
+    /// Outgoing Prepares in flight (we will owe them this much more if all are fulfilled).
+    #[serde(with = "crate::accounts::store::as_string")]
+    pub reserved_out: u128,
+}
+
+/// Counters of one account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccountStats {
+    /// Prepares received from the account.
+    pub prepares_in: u64,
+    /// Of those, fulfilled.
+    pub fulfilled_in: u64,
+    /// Of those, rejected, by code.
+    pub rejected_in: std::collections::BTreeMap<String, u64>,
+    /// Prepares forwarded to the account.
+    pub prepares_out: u64,
+}
+
+#[derive(Debug)]
+struct AccountState {
+    account: Arc<Account>,
+    balance: i128,
+    reserved_in: u128,
+    reserved_out: u128,
+    in_flight_in: usize,
+    in_flight_out: usize,
+    link_up: bool,
+    removed: bool,
+    rate: Option<TokenBucket>,
+    throughput: Option<TokenBucket>,
+    stats: AccountStats,
+}
+
+#[derive(Debug)]
+struct Inbound {
+    from: AccountId,
+    amount: u64,
+}
+
+#[derive(Debug)]
+struct Outbound {
+    to: AccountId,
+    prepare: Prepare,
+    waiting: Vec<InboundId>,
+}
+
+#[derive(Debug)]
+struct PendingCommit {
+    to: AccountId,
+    amount_out: u64,
+    fulfill: Fulfill,
+    waiting: Vec<InboundId>,
+}
+
+/// The forwarding state machine.
+#[derive(Debug)]
+pub struct Forwarder {
+    config: ForwarderConfig,
+    accounts: HashMap<AccountId, AccountState>,
+    routes: RoutingTable,
+    inbound: HashMap<InboundId, Inbound>,
+    outbound: HashMap<OutboundId, Outbound>,
+    by_condition: HashMap<Condition, Vec<OutboundId>>,
+    expiries: PriorityQueue<OutboundId, Reverse<i64>>,
+    commits: HashMap<u64, PendingCommit>,
+    next_outbound: OutboundId,
+    next_commit: u64,
+    actions: VecDeque<Action>,
+}
+
+impl Forwarder {
+    /// A core with no accounts.
+    pub fn new(config: ForwarderConfig) -> Forwarder {
+        Forwarder {
+            config,
+            accounts: HashMap::new(),
+            routes: RoutingTable::new(),
+            inbound: HashMap::new(),
+            outbound: HashMap::new(),
+            by_condition: HashMap::new(),
+            expiries: PriorityQueue::new(),
+            commits: HashMap::new(),
+            next_outbound: 1,
+            next_commit: 1,
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// Our ILP address.
+    pub fn address(&self) -> &Address {
+        &self.config.address
+    }
+
+    /// The next action to carry out.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Forwarder::expire`] should next be called.
+    pub fn next_timeout(&self) -> Option<Timestamp> {
+        self.expiries.peek().map(|(_, Reverse(t))| Timestamp::from_unix_ms(*t))
+    }
+
+    /// Adds an account, or updates one (its balance, reservations and counters stay). `balance` is its durable
+    /// balance, used only when the account is new.
+    pub fn upsert_account(&mut self, account: Account, balance: i128, now: Timestamp) {
+        let account = Arc::new(account);
+        let id = account.id.clone();
+        let rate = account.rate_limit.map(|r| TokenBucket::new(u64::from(r), now));
+        let throughput = account.throughput_limit.map(|t| TokenBucket::new(t, now));
+        match self.accounts.get_mut(&id) {
+            Some(state) => {
+                if state.account.rate_limit != account.rate_limit {
+                    state.rate = rate;
+                }
+                if state.account.throughput_limit != account.throughput_limit {
+                    state.throughput = throughput;
+                }
+                if state.account.link != account.link {
+                    state.link_up = matches!(account.link, crate::accounts::Link::Http(_));
+                }
+                state.account = account.clone();
+                state.removed = false;
+            }
+            None => {
+                let link_up = matches!(account.link, crate::accounts::Link::Http(_));
+                self.accounts.insert(
+                    id.clone(),
+                    AccountState {
+                        account: account.clone(),
+                        balance,
+                        reserved_in: 0,
+                        reserved_out: 0,
+                        in_flight_in: 0,
+                        in_flight_out: 0,
+                        link_up,
+                        removed: false,
+                        rate,
+                        throughput,
+                        stats: AccountStats::default(),
+                    },
+                );
+            }
+        }
+        self.rebuild_local_routes();
+    }
+
+    /// Removes an account: it gets no more packets and routes through it go away. Packets in flight finish.
+    pub fn remove_account(&mut self, id: &AccountId) -> bool {
+        let Some(state) = self.accounts.get_mut(id) else { return false };
+        if state.removed {
+            return false;
+        }
+        state.removed = true;
+        state.link_up = false;
+        self.routes.remove_account(id);
+        self.rebuild_local_routes();
+        self.gc_account(id);
+        true
+    }
+
+    fn gc_account(&mut self, id: &AccountId) {
+        if let Some(s) = self.accounts.get(id) {
+            if s.removed && s.in_flight_in == 0 && s.in_flight_out == 0 && s.reserved_in == 0 && s.reserved_out == 0 {
+                self.accounts.remove(id);
+            }
+        }
+    }
+
+    fn rebuild_local_routes(&mut self) {
+        let mut parents: Vec<&AccountId> = Vec::new();
+        let mut children = Vec::new();
+        for (id, s) in &self.accounts {
+            if s.removed {
+                continue;
+            }
+            match s.account.relation {
+                Relation::Child => children.push(id.clone()),
+                Relation::Parent => parents.push(id),
+                Relation::Peer => {}
+            }
+        }
+        parents.sort();
+        let default = parents.first().map(|p| (*p).clone());
+        let stale: Vec<String> =
+            self.routes.routes().into_iter().filter(|r| r.source == RouteSource::Local).map(|r| r.prefix).collect();
+        for p in stale {
+            self.routes.remove(RouteSource::Local, &p);
+        }
+        for child in children {
+            if let Ok(a) = self.config.address.with_suffix(child.as_str()) {
+                self.routes.insert(RouteSource::Local, a.as_str(), child);
+            }
+        }
+        match default {
+            Some(p) => self.routes.insert(RouteSource::Default, "", p),
+            None => self.routes.remove(RouteSource::Default, ""),
+        }
+    }
+
+    /// Adds a configured route.
+    pub fn add_route(&mut self, prefix: &str, account: AccountId) {
+        self.routes.insert(RouteSource::Configured, prefix, account);
+    }
+
+    /// Removes a configured route.
+    pub fn remove_route(&mut self, prefix: &str) {
+        self.routes.remove(RouteSource::Configured, prefix);
+    }
+
+    /// The routing table.
+    pub fn routes(&self) -> &RoutingTable {
+        &self.routes
+    }
+
+    /// The routing table, to change learned routes.
+    pub fn routes_mut(&mut self) -> &mut RoutingTable {
+        &mut self.routes
+    }
+
+    /// Marks an account's link up (a p2p peer connected, an app attached) or down.
+    pub fn set_link(&mut self, id: &AccountId, up: bool) {
+        if let Some(s) = self.accounts.get_mut(id) {
+            s.link_up = up && !s.removed;
+        }
+    }
+
+    /// Whether an account's link is up.
+    pub fn link_up(&self, id: &AccountId) -> bool {
+        self.accounts.get(id).is_some_and(|s| s.link_up)
+    }
+
+    /// An account, if it exists (and was not removed).
+    pub fn account(&self, id: &AccountId) -> Option<&Arc<Account>> {
+        self.accounts.get(id).filter(|s| !s.removed).map(|s| &s.account)
+    }
+
+    /// Every account, sorted by ID.
+    pub fn accounts(&self) -> Vec<Arc<Account>> {
+        let mut all: Vec<_> = self.accounts.values().filter(|s| !s.removed).map(|s| s.account.clone()).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// An account's balance and reservations.
+    pub fn balance(&self, id: &AccountId) -> Option<BalanceView> {
+        self.accounts.get(id).map(|s| BalanceView {
+            balance: s.balance,
+            reserved_in: s.reserved_in,
+            reserved_out: s.reserved_out,
+        })
+    }
+
+    /// An account's counters.
+    pub fn stats(&self, id: &AccountId) -> Option<&AccountStats> {
+        self.accounts.get(id).map(|s| &s.stats)
+    }
+
+    /// Applies a settlement the store has already recorded (`delta` to the balance).
+    pub fn settled(&mut self, id: &AccountId, delta: i128) {
+        if let Some(s) = self.accounts.get_mut(id) {
+            s.balance = s.balance.saturating_add(delta);
+        }
+    }
+
+    /// Packets in flight (inbound, outbound, waiting for the store).
+    pub fn in_flight(&self) -> (usize, usize, usize) {
+        (self.inbound.len(), self.outbound.len(), self.commits.len())
+    }
+
+    fn reject_inbound(&mut self, id: InboundId, from: &AccountId, reject: Reject) {
+        if let Some(s) = self.accounts.get_mut(from) {
+            *s.stats.rejected_in.entry(reject.code.to_string()).or_default() += 1;
+        }
+        self.actions.push_back(Action::Respond { id, reply: Reply::Reject(reject) });
+    }
+
+    fn release_inbound(&mut self, id: InboundId) -> Option<AccountId> {
+        let inbound = self.inbound.remove(&id)?;
+        if let Some(s) = self.accounts.get_mut(&inbound.from) {
+            s.reserved_in -= u128::from(inbound.amount);
+            s.in_flight_in -= 1;
+        }
+        self.gc_account(&inbound.from);
+        Some(inbound.from)
+    }
+
+    /// A Prepare arrived from `from`; the driver answers `id` with the [`Action::Respond`] that follows.
+    pub fn prepare(&mut self, now: Timestamp, from: &AccountId, id: InboundId, prepare: Prepare) {
+        let us = self.config.address.clone();
+        let max_in_flight = self.config.max_in_flight_per_account;
+        let Some(state) = self.accounts.get_mut(from).filter(|s| !s.removed) else {
+            let reject = Reject::new(ErrorCode::T01_PEER_UNREACHABLE, &us, format!("unknown account. account={from}"));
+            self.actions.push_back(Action::Respond { id, reply: Reply::Reject(reject) });
+            return;
+        };
+        state.stats.prepares_in += 1;
+        if state.in_flight_in >= max_in_flight {
+            let reject = Reject::new(
+                ErrorCode::T03_CONNECTOR_BUSY,
+                &us,
+                format!("too many packets in flight from this account. limit={max_in_flight}"),
+            );
+            return self.reject_inbound(id, from, reject);
+        }
+        let amount = prepare.amount;
+        let account = state.account.clone();
+        let checks = rules::rate_limit(state.rate.as_mut(), now, &us)
+            .and_then(|()| rules::max_packet_amount(account.max_packet_amount, amount, &us))
+            .and_then(|()| rules::throughput(state.throughput.as_mut(), amount, now, &us))
+            .and_then(|()| rules::incoming_balance(state.balance, state.reserved_in, account.max_balance, amount, &us));
+        if let Err(reject) = checks {
+            return self.reject_inbound(id, from, reject);
+        }
+        state.reserved_in += u128::from(amount);
+        state.in_flight_in += 1;
+        self.inbound.insert(id, Inbound { from: from.clone(), amount });
+
+        if prepare.destination.is_peer_protocol() {
+            let reply = self.peer_protocol(&account, &prepare);
+            return self.finish_locally(id, from, reply);
+        }
+        if prepare.destination == us {
+            let reject =
+                Reject::new(ErrorCode::F01_INVALID_PACKET, &us, "packet data does not start with ECHO prefix.");
+            return self.finish_locally(id, from, Reply::Reject(reject));
+        }
+        match self.route(now, &account, &prepare) {
+            Ok((to, forwarded)) => self.forward(id, to, forwarded),
+            Err(reject) => self.finish_locally(id, from, Reply::Reject(reject)),
+        }
+    }
+
+    fn finish_locally(&mut self, id: InboundId, from: &AccountId, reply: Reply) {
+        // Answers made here move no money: release the reservation and answer at once.
+        self.release_inbound(id);
+        match reply {
+            Reply::Reject(r) => self.reject_inbound(id, from, r),
+            fulfill => {
+                if let Some(s) = self.accounts.get_mut(from) {
+                    s.stats.fulfilled_in += 1;
+                }
+                self.actions.push_back(Action::Respond { id, reply: fulfill });
+            }
+        }
+    }
+
+    fn peer_protocol(&self, account: &Account, prepare: &Prepare) -> Reply {
+        let us = &self.config.address;
+        if prepare.execution_condition != PEER_PROTOCOL_CONDITION {
+            return Reply::Reject(Reject::new(
+                ErrorCode::F01_INVALID_PACKET,
+                us,
+                "condition must be peer protocol condition.",
+            ));
+        }
+        if prepare.destination.as_str() != ildcp::DESTINATION {
+            return Reply::Reject(Reject::new(ErrorCode::F01_INVALID_PACKET, us, "unknown peer protocol."));
+        }
+        if account.relation != Relation::Child {
+            return Reply::Reject(Reject::new(
+                ErrorCode::F00_BAD_REQUEST,
+                us,
+                "cannot generate a child address for an account that is not a child.",
+            ));
+        }
+        match account.child_address(us) {
+            Some(client_address) => Reply::Fulfill(
+                IldcpResponse {
+                    client_address,
+                    asset_scale: account.asset_scale,
+                    asset_code: account.asset_code.clone(),
+                }
+                .to_fulfill(),
+            ),
+            None => Reply::Reject(Reject::new(ErrorCode::F00_BAD_REQUEST, us, "the child address would be too long.")),
+        }
+    }
+
+    /// Routing, rate and expiry: the next hop and the Prepare to send it.
+    fn route(&mut self, now: Timestamp, from: &Account, prepare: &Prepare) -> Result<(AccountId, Prepare), Reject> {
+        let us = &self.config.address;
+        let to = self
+            .routes
+            .resolve(&prepare.destination)
+            .cloned()
+            .ok_or_else(|| rules::no_route(from.id.as_str(), &prepare.destination, us))?;
+        let next = self
+            .accounts
+            .get(&to)
+            .filter(|s| !s.removed)
+            .ok_or_else(|| rules::no_route(from.id.as_str(), &prepare.destination, us))?;
+        if !next.link_up {
+            return Err(Reject::new(
+                ErrorCode::T01_PEER_UNREACHABLE,
+                us,
+                format!("no connection to account. account={to}"),
+            ));
+        }
+        let amount = self
+            .config
+            .rates
+            .convert(
+                prepare.amount,
+                &from.asset_code,
+                from.asset_scale,
+                &next.account.asset_code,
+                next.account.asset_scale,
+            )
+            .map_err(|e| match e {
+                RateError::Overflow => {
+                    Reject::new(ErrorCode::F03_INVALID_AMOUNT, us, format!("cannot convert the amount: {e}"))
+                }
+                e => Reject::new(ErrorCode::F02_UNREACHABLE, us, e.to_string()),
+            })?;
+        let expires_at = rules::outgoing_expiry(
+            prepare.expires_at,
+            now,
+            self.config.min_message_window_ms,
+            self.config.max_hold_time_ms,
+            us,
+        )?;
+        Ok((to, Prepare { amount, expires_at, ..prepare.clone() }))
+    }
+
+    fn forward(&mut self, id: InboundId, to: AccountId, prepare: Prepare) {
+        let us = self.config.address.clone();
+        // Duplicate in flight: same condition, destination and data to the same next hop, with at least this
+        // amount and expiry. The next hop sees it once; every copy gets its answer.
+        if let Some(ids) = self.by_condition.get(&prepare.execution_condition) {
+            for out_id in ids {
+                if let Some(o) = self.outbound.get_mut(out_id) {
+                    if o.to == to
+                        && o.prepare.destination == prepare.destination
+                        && o.prepare.data == prepare.data
+                        && o.prepare.amount >= prepare.amount
+                        && o.prepare.expires_at >= prepare.expires_at
+                    {
+                        o.waiting.push(id);
+                        return;
+                    }
+                }
+            }
+        }
+        let max_in_flight = self.config.max_in_flight_per_account;
+        let Some(next) = self.accounts.get_mut(&to) else { return };
+        if next.in_flight_out >= max_in_flight {
+            let reject = Reject::new(
+                ErrorCode::T03_CONNECTOR_BUSY,
+                &us,
+                format!("too many packets in flight to the next hop. limit={max_in_flight}"),
+            );
+            return self.finish_inbound_reject(id, reject);
+        }
+        let min_balance = next.account.min_balance;
+        if let Err(reject) = rules::outgoing_balance(next.balance, next.reserved_out, min_balance, prepare.amount, &us)
+        {
+            return self.finish_inbound_reject(id, reject);
+        }
+        next.reserved_out += u128::from(prepare.amount);
+        next.in_flight_out += 1;
+        next.stats.prepares_out += 1;
+        let out_id = self.next_outbound;
+        self.next_outbound += 1;
+        self.by_condition.entry(prepare.execution_condition).or_default().push(out_id);
+        self.expiries.push(out_id, Reverse(prepare.expires_at.unix_ms()));
+        self.outbound.insert(out_id, Outbound { to: to.clone(), prepare: prepare.clone(), waiting: vec![id] });
+        self.actions.push_back(Action::Forward { to, id: out_id, prepare });
+    }
+
+    fn finish_inbound_reject(&mut self, id: InboundId, reject: Reject) {
+        if let Some(from) = self.release_inbound(id) {
+            self.reject_inbound(id, &from, reject);
+        }
+    }
+
+    fn take_outbound(&mut self, out_id: OutboundId) -> Option<Outbound> {
+        let o = self.outbound.remove(&out_id)?;
+        self.expiries.remove(&out_id);
+        if let Some(ids) = self.by_condition.get_mut(&o.prepare.execution_condition) {
+            ids.retain(|i| *i != out_id);
+            if ids.is_empty() {
+                self.by_condition.remove(&o.prepare.execution_condition);
+            }
+        }
+        Some(o)
+    }
+
+    fn release_outbound(&mut self, to: &AccountId, amount: u64) {
+        if let Some(s) = self.accounts.get_mut(to) {
+            s.reserved_out -= u128::from(amount);
+            s.in_flight_out -= 1;
+        }
+        self.gc_account(to);
+    }
+
+    /// The answer to forwarded Prepare `id` arrived from `from`. Returns false (and changes nothing) when no such
+    /// Prepare is open to that account: a late, duplicate or forged answer.
+    pub fn reply(&mut self, from: &AccountId, id: OutboundId, reply: Reply) -> bool {
+        if self.outbound.get(&id).is_none_or(|o| o.to != *from) {
+            return false;
+        }
+        let Some(o) = self.take_outbound(id) else { return false };
+        let us = self.config.address.clone();
+        let reply = match reply {
+            Reply::Fulfill(f) => match rules::check_fulfillment(&f, &o.prepare.execution_condition, &us) {
+                Ok(()) => Reply::Fulfill(f),
+                Err(reject) => Reply::Reject(reject),
+            },
+            r => r,
+        };
+        match reply {
+            Reply::Reject(reject) => {
+                self.release_outbound(&o.to, o.prepare.amount);
+                for inbound in o.waiting {
+                    self.finish_inbound_reject(inbound, reject.clone());
+                }
+            }
+            Reply::Fulfill(fulfill) => {
+                let mut deltas: Vec<(AccountId, i128)> = Vec::with_capacity(1 + o.waiting.len());
+                let mut add = |account: &AccountId, d: i128| {
+                    if d == 0 {
+                        return;
+                    }
+                    match deltas.iter_mut().find(|(a, _)| a == account) {
+                        Some((_, v)) => *v += d,
+                        None => deltas.push((account.clone(), d)),
+                    }
+                };
+                add(&o.to, -i128::from(o.prepare.amount));
+                for inbound in &o.waiting {
+                    if let Some(i) = self.inbound.get(inbound) {
+                        add(&i.from, i128::from(i.amount));
+                    }
+                }
+                deltas.retain(|(_, d)| *d != 0);
+                let commit_id = self.next_commit;
+                self.next_commit += 1;
+                self.commits.insert(
+                    commit_id,
+                    PendingCommit { to: o.to, amount_out: o.prepare.amount, fulfill, waiting: o.waiting },
+                );
+                if deltas.is_empty() {
+                    self.committed(commit_id, true);
+                } else {
+                    self.actions.push_back(Action::Commit { id: commit_id, deltas });
+                }
+            }
+        }
+        true
+    }
+
+    /// The store has made commit `id` durable (`ok`), or failed to.
+    pub fn committed(&mut self, id: u64, ok: bool) {
+        let Some(c) = self.commits.remove(&id) else { return };
+        let us = self.config.address.clone();
+        let mut touched = Vec::new();
+        if ok {
+            if let Some(s) = self.accounts.get_mut(&c.to) {
+                s.balance -= i128::from(c.amount_out);
+            }
+            touched.push(c.to.clone());
+        }
+        self.release_outbound(&c.to, c.amount_out);
+        for inbound in c.waiting {
+            let Some(i) = self.inbound.get(&inbound) else { continue };
+            let (from, amount) = (i.from.clone(), i.amount);
+            self.release_inbound(inbound);
+            if ok {
+                if let Some(s) = self.accounts.get_mut(&from) {
+                    s.balance += i128::from(amount);
+                    s.stats.fulfilled_in += 1;
+                }
+                touched.push(from);
+                self.actions.push_back(Action::Respond { id: inbound, reply: Reply::Fulfill(c.fulfill.clone()) });
+            } else {
+                let reject = Reject::new(
+                    ErrorCode::T00_INTERNAL_ERROR,
+                    &us,
+                    "internal error: the balance change could not be recorded.",
+                );
+                self.reject_inbound(inbound, &from, reject);
+            }
+        }
+        if !ok {
+            touched.push(c.to);
+            touched.sort();
+            touched.dedup();
+            self.actions.push_back(Action::Event(ForwardingEvent::CommitFailed { accounts: touched }));
+            return;
+        }
+        touched.sort();
+        touched.dedup();
+        for account in touched {
+            let Some(s) = self.accounts.get(&account) else { continue };
+            if let Some(threshold) = s.account.settle_threshold {
+                if s.balance < i128::from(threshold) {
+                    let want = i128::from(s.account.settle_to) - s.balance;
+                    let amount = u64::try_from(want).unwrap_or(u64::MAX);
+                    self.actions.push_back(Action::Event(ForwardingEvent::SettlementNeeded {
+                        account,
+                        balance: s.balance,
+                        amount,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Forwarded Prepares whose expiry has passed by `now` get R00 upstream; answers that come later are ignored.
+    pub fn expire(&mut self, now: Timestamp) {
+        let us = self.config.address.clone();
+        while let Some((&out_id, Reverse(t))) = self.expiries.peek() {
+            if *t > now.unix_ms() {
+                break;
+            }
+            if let Some(o) = self.take_outbound(out_id) {
+                self.release_outbound(&o.to, o.prepare.amount);
+                let reject = Reject::new(ErrorCode::R00_TRANSFER_TIMED_OUT, &us, "packet expired.");
+                for inbound in o.waiting {
+                    self.finish_inbound_reject(inbound, reject.clone());
+                }
+            } else {
+                self.expiries.pop();
+            }
+        }
+    }
+
+    /// The forwarded Prepare `id` could not be delivered (the link failed before it was sent): F02 upstream, as
+    /// ilp-connector answers when a plugin's send throws.
+    pub fn send_failed(&mut self, id: OutboundId, reason: &str) {
+        let Some(o) = self.take_outbound(id) else { return };
+        self.release_outbound(&o.to, o.prepare.amount);
+        let reject =
+            Reject::new(ErrorCode::F02_UNREACHABLE, &self.config.address, format!("failed to send packet: {reason}"));
+        for inbound in o.waiting {
+            self.finish_inbound_reject(inbound, reject.clone());
+        }
+    }
+}
