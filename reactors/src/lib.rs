@@ -30,4 +30,5 @@ pub mod discovery;
 pub mod forwarding;
 pub mod ildcp;
 pub mod ilp;
+pub mod ilp_over_http;
 pub mod ping;

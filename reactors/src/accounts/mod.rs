@@ -257,10 +257,10 @@ impl AccountSpec {
                 ));
             }
         };
-        if let (Some(min), Some(max)) = (self.min_balance, self.max_balance) {
-            if min > max {
-                return Err(AccountError::new("min_balance", format!("{min} is above max_balance {max}")));
-            }
+        if let (Some(min), Some(max)) = (self.min_balance, self.max_balance)
+            && min > max
+        {
+            return Err(AccountError::new("min_balance", format!("{min} is above max_balance {max}")));
         }
         let settle_to = self.settle_to.unwrap_or(0);
         if let Some(threshold) = self.settle_threshold {

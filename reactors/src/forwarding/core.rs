@@ -276,10 +276,14 @@ impl Forwarder {
     }
 
     fn gc_account(&mut self, id: &AccountId) {
-        if let Some(s) = self.accounts.get(id) {
-            if s.removed && s.in_flight_in == 0 && s.in_flight_out == 0 && s.reserved_in == 0 && s.reserved_out == 0 {
-                self.accounts.remove(id);
-            }
+        if let Some(s) = self.accounts.get(id)
+            && s.removed
+            && s.in_flight_in == 0
+            && s.in_flight_out == 0
+            && s.reserved_in == 0
+            && s.reserved_out == 0
+        {
+            self.accounts.remove(id);
         }
     }
 
@@ -545,16 +549,15 @@ impl Forwarder {
         // amount and expiry. The next hop sees it once; every copy gets its answer.
         if let Some(ids) = self.by_condition.get(&prepare.execution_condition) {
             for out_id in ids {
-                if let Some(o) = self.outbound.get_mut(out_id) {
-                    if o.to == to
-                        && o.prepare.destination == prepare.destination
-                        && o.prepare.data == prepare.data
-                        && o.prepare.amount >= prepare.amount
-                        && o.prepare.expires_at >= prepare.expires_at
-                    {
-                        o.waiting.push(id);
-                        return;
-                    }
+                if let Some(o) = self.outbound.get_mut(out_id)
+                    && o.to == to
+                    && o.prepare.destination == prepare.destination
+                    && o.prepare.data == prepare.data
+                    && o.prepare.amount >= prepare.amount
+                    && o.prepare.expires_at >= prepare.expires_at
+                {
+                    o.waiting.push(id);
+                    return;
                 }
             }
         }
@@ -709,16 +712,16 @@ impl Forwarder {
         touched.dedup();
         for account in touched {
             let Some(s) = self.accounts.get(&account) else { continue };
-            if let Some(threshold) = s.account.settle_threshold {
-                if s.balance < i128::from(threshold) {
-                    let want = i128::from(s.account.settle_to) - s.balance;
-                    let amount = u64::try_from(want).unwrap_or(u64::MAX);
-                    self.actions.push_back(Action::Event(ForwardingEvent::SettlementNeeded {
-                        account,
-                        balance: s.balance,
-                        amount,
-                    }));
-                }
+            if let Some(threshold) = s.account.settle_threshold
+                && s.balance < i128::from(threshold)
+            {
+                let want = i128::from(s.account.settle_to) - s.balance;
+                let amount = u64::try_from(want).unwrap_or(u64::MAX);
+                self.actions.push_back(Action::Event(ForwardingEvent::SettlementNeeded {
+                    account,
+                    balance: s.balance,
+                    amount,
+                }));
             }
         }
     }

@@ -1,5 +1,924 @@
-//! Forwarding placeholder.
+//! ILP packet forwarding as a reactor: the connector.
+//!
+//! The [`core`] decides (pure, tested without sockets); this module drives it: Prepares arrive from p2p peers
+//! on [`ILP_CHANNEL`], from apps over ILP-over-HTTP and from in-process endpoints; forwarded Prepares leave the
+//! same ways; balance changes go to the [`Store`] and a Fulfill goes upstream only once its change is durable.
+//! A [`Connector`] handle manages accounts and settlements and reports [`IlpEvent`]s.
+
 pub mod core;
 pub mod rates;
 pub mod routing;
 pub mod rules;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledgerwire_conn::mconnection::ChannelDescriptor;
+use ledgerwire_p2p::{BuildError, PeerHandle, ReactorContext, ReactorEvent, Reservation, SwitchBuilder};
+use ledgerwire_types::deadline::Timer;
+use ledgerwire_types::{NodeId, WireProfile};
+use serde::Serialize;
+use slog::{Logger, debug, error, info, warn};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use self::core::{
+    AccountStats, Action, BalanceView, Forwarder, ForwarderConfig, ForwardingEvent, InboundId, OutboundId,
+};
+use self::routing::Route;
+use self::wire::IlpFrame;
+use crate::accounts::store::{
+    AccountSource, Committed, SettlementKind, SettlementRecord, Store, StoreError, StoredAccount,
+};
+use crate::accounts::{Account, AccountError, AccountId, AccountSpec, Link};
+use crate::ilp::{Address, ErrorCode, Packet, Prepare, Reject, Reply, Timestamp};
+use crate::ilp_over_http::{Credentials, HttpClient, PacketHandler};
+
+/// The forwarding channel.
+pub const ILP_CHANNEL: u8 = 0x71;
+
+/// The forwarding channel's descriptor: low latency (flushed as soon as the queue drains), room in the send
+/// queue for every Prepare we may have in flight to the peer plus every answer we may owe it.
+pub fn descriptor(max_in_flight_per_account: usize) -> ChannelDescriptor {
+    ChannelDescriptor::new(ILP_CHANNEL, 10)
+        .with_send_queue_capacity(2 * max_in_flight_per_account + 64)
+        .with_recv_buffer_capacity(8 << 20)
+        .with_recv_message_capacity(48 * 1024)
+        .with_low_latency()
+}
+
+/// Settings of the connector.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    /// The forwarding core's settings (our address, expiry windows, limits, rates).
+    pub forwarder: ForwarderConfig,
+    /// The notation of node IDs in account specs.
+    pub profile: WireProfile,
+}
+
+/// Something a user would watch, as `GET /events` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum IlpEvent {
+    /// An account was added or changed.
+    AccountAdded {
+        /// Its ID.
+        account: AccountId,
+    },
+    /// An account was removed.
+    AccountRemoved {
+        /// Its ID.
+        account: AccountId,
+    },
+    /// An account's p2p peer connected (or its in-process endpoint attached).
+    LinkUp {
+        /// The account.
+        account: AccountId,
+    },
+    /// An account's link went down.
+    LinkDown {
+        /// The account.
+        account: AccountId,
+    },
+    /// A settlement was recorded.
+    SettlementRecorded {
+        /// The record.
+        record: SettlementRecord,
+    },
+    /// From the forwarding core: settlement needed, commit failed.
+    #[serde(untagged)]
+    Forwarding(ForwardingEvent),
+}
+
+/// Why a connector operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectorError {
+    /// The account specification is invalid.
+    #[error("{0}")]
+    Account(#[from] AccountError),
+    /// No such account.
+    #[error("no account {0}")]
+    NoAccount(String),
+    /// The account is defined in config.toml (change it there).
+    #[error("account {0} is defined in config.toml; change or remove it there")]
+    FromConfig(AccountId),
+    /// Another account already uses this incoming token or node ID.
+    #[error("{field}: already used by account {other}")]
+    Duplicate {
+        /// Which field.
+        field: &'static str,
+        /// The account that has it.
+        other: AccountId,
+    },
+    /// The amount of a settlement is zero.
+    #[error("amount: a settlement moves a positive amount")]
+    ZeroAmount,
+    /// The account has no in-process link to attach to.
+    #[error("account {0} is not an in-process account")]
+    NotInProcess(AccountId),
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The connector has stopped.
+    #[error("the connector has stopped")]
+    Stopped,
+}
+
+/// An account as the admin API shows it (tokens left out).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    /// The account ID.
+    pub id: AccountId,
+    /// `parent`, `peer` or `child`.
+    pub relation: crate::accounts::Relation,
+    /// Asset code.
+    pub asset_code: String,
+    /// Asset scale.
+    pub asset_scale: u8,
+    /// The p2p peer, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// The app's URL, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_url: Option<String>,
+    /// config or api.
+    pub source: AccountSource,
+    /// Whether its link is up.
+    pub link_up: bool,
+    /// Balance and reservations.
+    pub balance: BalanceView,
+    /// Counters.
+    pub stats: AccountStats,
+}
+
+/// A Prepare for an in-process endpoint, and where its answer goes.
+#[derive(Debug)]
+pub struct IncomingPrepare {
+    /// The Prepare.
+    pub prepare: Prepare,
+    /// Send the Fulfill or Reject here. Dropping it leaves the packet unanswered: it expires (R00 upstream).
+    pub reply: oneshot::Sender<Reply>,
+}
+
+enum Command {
+    Prepare {
+        account: AccountId,
+        prepare: Prepare,
+        reply: oneshot::Sender<Reply>,
+    },
+    AddAccount {
+        spec: AccountSpec,
+        source: AccountSource,
+        reply: oneshot::Sender<Result<(), ConnectorError>>,
+    },
+    RemoveAccount {
+        id: String,
+        reply: oneshot::Sender<Result<(), ConnectorError>>,
+    },
+    Accounts {
+        reply: oneshot::Sender<Vec<AccountView>>,
+    },
+    Settle {
+        id: String,
+        kind: SettlementKind,
+        amount: u64,
+        note: String,
+        reply: oneshot::Sender<Result<SettlementRecord, ConnectorError>>,
+    },
+    Settlements {
+        id: String,
+        reply: oneshot::Sender<Result<Vec<SettlementRecord>, ConnectorError>>,
+    },
+    Attach {
+        id: String,
+        capacity: usize,
+        reply: oneshot::Sender<Result<mpsc::Receiver<IncomingPrepare>, ConnectorError>>,
+    },
+    Routes {
+        reply: oneshot::Sender<Vec<Route>>,
+    },
+    AddRoute {
+        prefix: String,
+        account: String,
+        reply: oneshot::Sender<Result<(), ConnectorError>>,
+    },
+}
+
+/// A handle to the connector. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<IlpEvent>,
+    credentials: watch::Receiver<Arc<Credentials>>,
+    address: watch::Receiver<Address>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connector command")
+    }
+}
+
+impl Connector {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, ConnectorError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands.send(make(reply)).await.map_err(|_| ConnectorError::Stopped)?;
+        rx.await.map_err(|_| ConnectorError::Stopped)
+    }
+
+    /// Sends a Prepare from `account` (an app or in-process sender) and waits for its answer. Always answers: a
+    /// stopped connector answers T00.
+    pub async fn prepare(&self, account: AccountId, prepare: Prepare) -> Reply {
+        let address = self.address.borrow().clone();
+        match self.ask(|reply| Command::Prepare { account, prepare, reply }).await {
+            Ok(r) => r,
+            Err(_) => Reply::Reject(Reject::new(ErrorCode::T00_INTERNAL_ERROR, &address, "the connector is stopping.")),
+        }
+    }
+
+    /// Adds or replaces an account (validated, stored durably, then live).
+    pub async fn add_account(&self, spec: AccountSpec, source: AccountSource) -> Result<(), ConnectorError> {
+        self.ask(|reply| Command::AddAccount { spec, source, reply }).await?
+    }
+
+    /// Removes an account made through the API (its balance is kept, and restored if it is added again).
+    pub async fn remove_account(&self, id: &str) -> Result<(), ConnectorError> {
+        self.ask(|reply| Command::RemoveAccount { id: id.to_owned(), reply }).await?
+    }
+
+    /// Every account, with balances and counters.
+    pub async fn accounts(&self) -> Result<Vec<AccountView>, ConnectorError> {
+        self.ask(|reply| Command::Accounts { reply }).await
+    }
+
+    /// Records a settlement made outside the network and moves the balance (durably, in one transaction).
+    pub async fn record_settlement(
+        &self,
+        id: &str,
+        kind: SettlementKind,
+        amount: u64,
+        note: String,
+    ) -> Result<SettlementRecord, ConnectorError> {
+        self.ask(|reply| Command::Settle { id: id.to_owned(), kind, amount, note, reply }).await?
+    }
+
+    /// An account's settlement records.
+    pub async fn settlements(&self, id: &str) -> Result<Vec<SettlementRecord>, ConnectorError> {
+        self.ask(|reply| Command::Settlements { id: id.to_owned(), reply }).await?
+    }
+
+    /// Attaches an in-process endpoint to an account without `node_id` or `http`: Prepares routed to it arrive
+    /// on the returned receiver (at most `capacity` waiting; beyond, F02 as a failed send). Dropping the receiver
+    /// takes the link down.
+    pub async fn attach(&self, id: &str, capacity: usize) -> Result<mpsc::Receiver<IncomingPrepare>, ConnectorError> {
+        self.ask(|reply| Command::Attach { id: id.to_owned(), capacity, reply }).await?
+    }
+
+    /// The routing table.
+    pub async fn routes(&self) -> Result<Vec<Route>, ConnectorError> {
+        self.ask(|reply| Command::Routes { reply }).await
+    }
+
+    /// Adds a configured route.
+    pub async fn add_route(&self, prefix: &str, account: &str) -> Result<(), ConnectorError> {
+        self.ask(|reply| Command::AddRoute { prefix: prefix.to_owned(), account: account.to_owned(), reply }).await?
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<IlpEvent> {
+        self.events.subscribe()
+    }
+
+    /// Who may send packets over ILP-over-HTTP (kept current as accounts change).
+    pub fn credentials(&self) -> watch::Receiver<Arc<Credentials>> {
+        self.credentials.clone()
+    }
+
+    /// Our ILP address.
+    pub fn address(&self) -> watch::Receiver<Address> {
+        self.address.clone()
+    }
+}
+
+impl PacketHandler for Connector {
+    async fn handle(&self, account: AccountId, prepare: Prepare) -> Reply {
+        self.prepare(account, prepare).await
+    }
+}
+
+/// Registers the connector on the switch. `accounts` and `balances` are what the store holds (the node has
+/// already written config accounts to it); `routes` are the configured routes.
+pub fn register(
+    builder: &mut SwitchBuilder,
+    config: ConnectorConfig,
+    store: Store,
+    accounts: Vec<StoredAccount>,
+    balances: Vec<(AccountId, i128)>,
+    routes: Vec<(String, AccountId)>,
+    logger: impl Into<Option<Logger>>,
+) -> Result<Connector, BuildError> {
+    let logger = logger.into().unwrap_or_else(|| Logger::root(slog::Discard, slog::o!()));
+    let max_in_flight = config.forwarder.max_in_flight_per_account;
+    let ctx = builder.add_reactor("ilp", &[descriptor(max_in_flight)], 4096)?;
+    let (commands_tx, commands) = mpsc::channel(4096);
+    let (events, _) = broadcast::channel(1024);
+    let (credentials_tx, credentials) = watch::channel(Arc::new(Credentials::default()));
+    let (address_tx, address) = watch::channel(config.forwarder.address.clone());
+    let clock = Clock::new();
+    let now = clock.now();
+    let mut core = Forwarder::new(config.forwarder);
+    let balances: HashMap<AccountId, i128> = balances.into_iter().collect();
+    let mut sources = HashMap::new();
+    let mut specs = HashMap::new();
+    for stored in accounts {
+        match stored.spec.validate(config.profile, true) {
+            Ok(account) => {
+                let balance = balances.get(&account.id).copied().unwrap_or(0);
+                sources.insert(account.id.clone(), stored.source);
+                specs.insert(account.id.clone(), stored.spec.clone());
+                core.upsert_account(account, balance, now);
+            }
+            Err(e) => {
+                warn!(logger, "stored ILP account is invalid; skipped"; "account" => &stored.spec.id, "error" => %e)
+            }
+        }
+    }
+    for (prefix, account) in routes {
+        core.add_route(&prefix, account);
+    }
+    let (committed_tx, committed) = mpsc::unbounded_channel();
+    let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
+    let mut actor = Actor {
+        core,
+        clock,
+        profile: config.profile,
+        store,
+        specs,
+        sources,
+        peers: HashMap::new(),
+        node_accounts: HashMap::new(),
+        in_process: HashMap::new(),
+        responders: HashMap::new(),
+        undelivered: HashMap::new(),
+        next_inbound: 1,
+        committed_tx,
+        outcomes_tx,
+        http: HttpClient::default(),
+        events: events.clone(),
+        credentials: credentials_tx,
+        logger,
+        rejects_logged: LogBudget::default(),
+    };
+    actor.refresh_indexes();
+    let _ = address_tx;
+    tokio::spawn(actor.run(ctx, commands, committed, outcomes));
+    Ok(Connector { commands: commands_tx, events, credentials, address })
+}
+
+/// Wall-clock time that follows tokio's clock (so paused-time tests see expiries move).
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall: Timestamp,
+    base: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock { wall: Timestamp::now(), base: Instant::now() }
+    }
+
+    fn at(&self, instant: Instant) -> Timestamp {
+        let elapsed = instant.saturating_duration_since(self.base).as_millis();
+        self.wall.plus_ms(i64::try_from(elapsed).unwrap_or(i64::MAX))
+    }
+
+    fn now(&self) -> Timestamp {
+        self.at(Instant::now())
+    }
+
+    fn instant(&self, t: Timestamp) -> Instant {
+        let ms = (t.unix_ms() - self.wall.unix_ms()).max(0);
+        self.base + Duration::from_millis(ms.unsigned_abs())
+    }
+}
+
+/// At most a few log lines per second for events a peer or app can cause at will.
+#[derive(Debug, Default)]
+struct LogBudget {
+    second: u64,
+    used: u32,
+    skipped: u64,
+}
+
+impl LogBudget {
+    const PER_SECOND: u32 = 5;
+
+    fn allow(&mut self, now: Timestamp) -> Option<u64> {
+        let second = now.unix_ms().max(0).unsigned_abs() / 1000;
+        if second != self.second {
+            self.second = second;
+            self.used = 0;
+        }
+        if self.used < Self::PER_SECOND {
+            self.used += 1;
+            Some(std::mem::take(&mut self.skipped))
+        } else {
+            self.skipped += 1;
+            None
+        }
+    }
+}
+
+enum Responder {
+    Peer { node: NodeId, request_id: u64, reservation: Option<Reservation> },
+    Local(oneshot::Sender<Reply>),
+}
+
+struct Outcome {
+    id: OutboundId,
+    account: AccountId,
+    result: Result<Reply, String>,
+}
+
+struct Actor {
+    core: Forwarder,
+    clock: Clock,
+    profile: WireProfile,
+    store: Store,
+    specs: HashMap<AccountId, AccountSpec>,
+    sources: HashMap<AccountId, AccountSource>,
+    peers: HashMap<NodeId, PeerHandle>,
+    node_accounts: HashMap<NodeId, AccountId>,
+    in_process: HashMap<AccountId, mpsc::Sender<IncomingPrepare>>,
+    responders: HashMap<InboundId, Responder>,
+    undelivered: HashMap<NodeId, Vec<bytes::Bytes>>,
+    next_inbound: InboundId,
+    committed_tx: mpsc::UnboundedSender<Committed>,
+    outcomes_tx: mpsc::UnboundedSender<Outcome>,
+    http: HttpClient,
+    events: broadcast::Sender<IlpEvent>,
+    credentials: watch::Sender<Arc<Credentials>>,
+    logger: Logger,
+    rejects_logged: LogBudget,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut ctx: ReactorContext,
+        mut commands: mpsc::Receiver<Command>,
+        mut committed: mpsc::UnboundedReceiver<Committed>,
+        mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    ) {
+        let mut timer = Timer::new();
+        let mut events_open = true;
+        let mut commands_open = true;
+        while events_open || commands_open {
+            timer.set(self.core.next_timeout().map(|t| self.clock.instant(t)));
+            tokio::select! {
+                ev = ctx.events.recv(), if events_open => match ev {
+                    Some(ev) => self.on_reactor_event(ev),
+                    None => events_open = false,
+                },
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(cmd) => self.on_command(cmd).await,
+                    None => commands_open = false,
+                },
+                Some(c) = committed.recv() => {
+                    if let Err(e) = &c.result {
+                        error!(self.logger, "cannot make a balance change durable; the Fulfill becomes T00"; "error" => %e);
+                    }
+                    self.core.committed(c.id, c.result.is_ok());
+                }
+                Some(o) = outcomes.recv() => match o.result {
+                    Ok(reply) => { self.core.reply(&o.account, o.id, reply); }
+                    Err(reason) => self.core.send_failed(o.id, &reason),
+                },
+                () = timer.wait() => self.core.expire(self.clock.now()),
+            }
+            self.carry_out();
+        }
+        debug!(self.logger, "connector stopped");
+    }
+
+    fn carry_out(&mut self) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::Forward { to, id, prepare } => self.forward(to, id, prepare),
+                Action::Respond { id, reply } => self.respond(id, reply),
+                Action::Commit { id, deltas } => self.store.commit(id, deltas, &self.committed_tx),
+                Action::Event(e) => self.on_forwarding_event(e),
+            }
+        }
+    }
+
+    fn on_forwarding_event(&mut self, e: ForwardingEvent) {
+        if let ForwardingEvent::SettlementNeeded { account, balance, amount } = &e {
+            info!(self.logger, "settlement needed"; "account" => %account, "balance" => %balance, "amount" => amount);
+            let record = SettlementRecord {
+                seq: 0,
+                account: account.clone(),
+                kind: SettlementKind::Needed,
+                amount: *amount,
+                balance: *balance,
+                at_unix_ms: self.clock.now().unix_ms(),
+                note: String::new(),
+            };
+            let store = self.store.clone();
+            let logger = self.logger.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.settle(record, 0).await {
+                    warn!(logger, "cannot record a needed settlement"; "error" => %e);
+                }
+            });
+        }
+        let _ = self.events.send(IlpEvent::Forwarding(e));
+    }
+
+    fn forward(&mut self, to: AccountId, id: OutboundId, prepare: Prepare) {
+        let Some(account) = self.core.account(&to).cloned() else {
+            return self.core.send_failed(id, "the account was removed");
+        };
+        let timeout =
+            Duration::from_millis((prepare.expires_at.unix_ms() - self.clock.now().unix_ms()).max(0).unsigned_abs());
+        match &account.link {
+            Link::Peer(node) => {
+                let frame = IlpFrame { request_id: id, packet: prepare.encode() }.to_bytes();
+                match self.peers.get(node).map(|h| h.try_send(ILP_CHANNEL, frame)) {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => self.core.send_failed(id, &e.to_string()),
+                    None => self.core.send_failed(id, "the peer is not connected"),
+                }
+            }
+            Link::Http(link) => {
+                let (client, link, outcomes) = (self.http.clone(), link.clone(), self.outcomes_tx.clone());
+                tokio::spawn(async move {
+                    let result = client
+                        .send(&link.url, &link.outgoing_token, &prepare, timeout)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = outcomes.send(Outcome { id, account: to, result });
+                });
+            }
+            Link::InProcess => {
+                let Some(endpoint) = self.in_process.get(&to) else {
+                    return self.core.send_failed(id, "no endpoint attached");
+                };
+                let (reply, rx) = oneshot::channel();
+                if let Err(e) = endpoint.try_send(IncomingPrepare { prepare, reply }) {
+                    return self.core.send_failed(id, &format!("endpoint: {e}"));
+                }
+                let outcomes = self.outcomes_tx.clone();
+                tokio::spawn(async move {
+                    // An endpoint that drops the reply leaves the packet to expire (R00), like a silent peer.
+                    if let Ok(reply) = rx.await {
+                        let _ = outcomes.send(Outcome { id, account: to, result: Ok(reply) });
+                    }
+                });
+            }
+        }
+    }
+
+    fn respond(&mut self, id: InboundId, reply: Reply) {
+        if let Reply::Reject(r) = &reply
+            && r.triggered_by.as_ref() == Some(self.core.address())
+            && let Some(skipped) = self.rejects_logged.allow(self.clock.now())
+        {
+            info!(self.logger, "packet rejected"; "code" => %r.code, "message" => &r.message, "similar_lines_skipped" => skipped);
+        }
+        match self.responders.remove(&id) {
+            Some(Responder::Local(tx)) => {
+                let _ = tx.send(reply);
+            }
+            Some(Responder::Peer { node, request_id, reservation }) => {
+                let frame = IlpFrame { request_id, packet: reply.encode() }.to_bytes();
+                let sent = match reservation {
+                    Some(r) => r.send(frame.clone()).is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    // The connection closed while the packet was in flight: the answer waits for the peer's
+                    // next connection (bounded by the in-flight limit), so the peer still gets exactly one.
+                    self.send_to_peer_later(node, frame);
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn send_to_peer_later(&mut self, node: NodeId, frame: bytes::Bytes) {
+        if let Some(handle) = self.peers.get(&node)
+            && handle.try_send(ILP_CHANNEL, frame.clone()).is_ok()
+        {
+            return;
+        }
+        let queue = self.undelivered.entry(node).or_default();
+        if queue.len() < 4096 {
+            queue.push(frame);
+        }
+    }
+
+    fn on_reactor_event(&mut self, ev: ReactorEvent) {
+        match ev {
+            ReactorEvent::PeerUp(handle) => {
+                let node = handle.id();
+                if let Some(frames) = self.undelivered.remove(&node) {
+                    for f in frames {
+                        let _ = handle.try_send(ILP_CHANNEL, f);
+                    }
+                }
+                self.peers.insert(node, handle);
+                if let Some(account) = self.node_accounts.get(&node).cloned() {
+                    self.core.set_link(&account, true);
+                    info!(self.logger, "ILP link up"; "account" => %account, "peer" => %node);
+                    let _ = self.events.send(IlpEvent::LinkUp { account });
+                }
+            }
+            ReactorEvent::PeerDown { peer, .. } => {
+                self.peers.remove(&peer);
+                if let Some(account) = self.node_accounts.get(&peer).cloned() {
+                    self.core.set_link(&account, false);
+                    info!(self.logger, "ILP link down"; "account" => %account, "peer" => %peer);
+                    let _ = self.events.send(IlpEvent::LinkDown { account });
+                }
+            }
+            ReactorEvent::Message { peer, msg, received_at, .. } => self.on_frame(peer, &msg, received_at),
+        }
+    }
+
+    fn on_frame(&mut self, peer: NodeId, msg: &[u8], received_at: Instant) {
+        let Some(handle) = self.peers.get(&peer).cloned() else { return };
+        let frame = match IlpFrame::from_bytes(msg) {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(self.logger, "malformed ILP frame; disconnecting the peer"; "peer" => %peer, "error" => %e);
+                handle.stop_for_error(format!("malformed ILP frame: {e}"));
+                return;
+            }
+        };
+        let account = self.node_accounts.get(&peer).cloned();
+        let us = self.core.address().clone();
+        match Packet::decode(&frame.packet) {
+            Ok(Packet::Prepare(prepare)) => {
+                let reservation = match handle.reserve(ILP_CHANNEL) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // No room left for the answer: the peer exceeds any in-flight limit it could agree to.
+                        warn!(self.logger, "peer exceeds the ILP in-flight limit; disconnecting"; "peer" => %peer, "error" => %e);
+                        handle.stop_for_error("too many ILP packets in flight");
+                        return;
+                    }
+                };
+                let Some(account) = account else {
+                    let reject = Reject::new(ErrorCode::F02_UNREACHABLE, &us, "no ILP account for this peer.");
+                    let _ =
+                        reservation.send(IlpFrame { request_id: frame.request_id, packet: reject.encode() }.to_bytes());
+                    return;
+                };
+                let id = self.next_inbound;
+                self.next_inbound += 1;
+                self.responders.insert(
+                    id,
+                    Responder::Peer { node: peer, request_id: frame.request_id, reservation: Some(reservation) },
+                );
+                self.core.prepare(self.clock.at(received_at), &account, id, prepare);
+            }
+            Ok(Packet::Fulfill(f)) => {
+                if let Some(account) = account {
+                    self.core.reply(&account, frame.request_id, Reply::Fulfill(f));
+                }
+            }
+            Ok(Packet::Reject(r)) => {
+                if let Some(account) = account {
+                    self.core.reply(&account, frame.request_id, Reply::Reject(r));
+                }
+            }
+            Err(e) => {
+                // An answer we cannot read fails its Prepare (F02, as a link error); a Prepare we cannot read is
+                // answered as ilp-connector answers it. We cannot tell which it was meant to be from the bytes,
+                // so the first byte decides.
+                let Some(account) = account else { return };
+                if frame.packet.first() == Some(&12) {
+                    let reject = self::rules::bad_prepare(&e, &us);
+                    let _ = handle.try_send(
+                        ILP_CHANNEL,
+                        IlpFrame { request_id: frame.request_id, packet: reject.encode() }.to_bytes(),
+                    );
+                } else {
+                    let reject = Reject::new(
+                        ErrorCode::F02_UNREACHABLE,
+                        &us,
+                        format!("failed to send packet: invalid reply: {e}"),
+                    );
+                    self.core.reply(&account, frame.request_id, Reply::Reject(reject));
+                }
+            }
+        }
+    }
+
+    async fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Prepare { account, prepare, reply } => {
+                let id = self.next_inbound;
+                self.next_inbound += 1;
+                self.responders.insert(id, Responder::Local(reply));
+                let now = self.clock.now();
+                self.core.prepare(now, &account, id, prepare);
+            }
+            Command::AddAccount { spec, source, reply } => {
+                let _ = reply.send(self.add_account(spec, source).await);
+            }
+            Command::RemoveAccount { id, reply } => {
+                let _ = reply.send(self.remove_account(&id).await);
+            }
+            Command::Accounts { reply } => {
+                let views = self
+                    .core
+                    .accounts()
+                    .into_iter()
+                    .map(|a| AccountView {
+                        id: a.id.clone(),
+                        relation: a.relation,
+                        asset_code: a.asset_code.clone(),
+                        asset_scale: a.asset_scale,
+                        node_id: a.node_id().map(|n| n.to_string()),
+                        http_url: match &a.link {
+                            Link::Http(h) => Some(h.url.clone()),
+                            _ => None,
+                        },
+                        source: self.sources.get(&a.id).copied().unwrap_or(AccountSource::Api),
+                        link_up: self.core.link_up(&a.id),
+                        balance: self.core.balance(&a.id).unwrap_or(BalanceView {
+                            balance: 0,
+                            reserved_in: 0,
+                            reserved_out: 0,
+                        }),
+                        stats: self.core.stats(&a.id).cloned().unwrap_or_default(),
+                    })
+                    .collect();
+                let _ = reply.send(views);
+            }
+            Command::Settle { id, kind, amount, note, reply } => {
+                let _ = reply.send(self.settle(&id, kind, amount, note).await);
+            }
+            Command::Settlements { id, reply } => {
+                let result = match self.known(&id) {
+                    Ok(account) => self.store.settlements(Some(account)).await.map_err(ConnectorError::from),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Attach { id, capacity, reply } => {
+                let result =
+                    self.known(&id).and_then(|account| match self.core.account(&account).map(|a| a.link.clone()) {
+                        Some(Link::InProcess) => {
+                            let (tx, rx) = mpsc::channel(capacity.max(1));
+                            self.in_process.insert(account.clone(), tx);
+                            self.core.set_link(&account, true);
+                            let _ = self.events.send(IlpEvent::LinkUp { account });
+                            Ok(rx)
+                        }
+                        _ => Err(ConnectorError::NotInProcess(account)),
+                    });
+                let _ = reply.send(result);
+            }
+            Command::Routes { reply } => {
+                let _ = reply.send(self.core.routes().routes());
+            }
+            Command::AddRoute { prefix, account, reply } => {
+                let result = self.known(&account).and_then(|account| {
+                    crate::ilp::address::validate_prefix(&prefix).map_err(|e| {
+                        ConnectorError::Account(AccountError { field: "prefix", reason: e.to_string() })
+                    })?;
+                    self.core.add_route(&prefix, account);
+                    Ok(())
+                });
+                let _ = reply.send(result);
+            }
+        }
+        // Attached endpoints that went away take their links down.
+        let gone: Vec<AccountId> =
+            self.in_process.iter().filter(|(_, tx)| tx.is_closed()).map(|(a, _)| a.clone()).collect();
+        for account in gone {
+            self.in_process.remove(&account);
+            self.core.set_link(&account, false);
+            let _ = self.events.send(IlpEvent::LinkDown { account });
+        }
+    }
+
+    fn known(&self, id: &str) -> Result<AccountId, ConnectorError> {
+        AccountId::new(id)
+            .ok()
+            .filter(|a| self.core.account(a).is_some())
+            .ok_or_else(|| ConnectorError::NoAccount(id.chars().take(64).collect()))
+    }
+
+    async fn add_account(&mut self, spec: AccountSpec, source: AccountSource) -> Result<(), ConnectorError> {
+        let account: Account = spec.validate(self.profile, true)?;
+        for (other, other_spec) in &self.specs {
+            if *other == account.id {
+                continue;
+            }
+            if let (Some(a), Some(b)) = (&spec.http, &other_spec.http)
+                && a.incoming_token == b.incoming_token
+            {
+                return Err(ConnectorError::Duplicate { field: "http.incoming_token", other: other.clone() });
+            }
+            if spec.node_id.is_some() && spec.node_id == other_spec.node_id {
+                return Err(ConnectorError::Duplicate { field: "node_id", other: other.clone() });
+            }
+        }
+        if source == AccountSource::Api && self.sources.get(&account.id) == Some(&AccountSource::Config) {
+            return Err(ConnectorError::FromConfig(account.id));
+        }
+        self.store.put_account(StoredAccount { spec: spec.clone(), source }).await?;
+        let balance = self
+            .store
+            .snapshot()
+            .await?
+            .balances
+            .into_iter()
+            .find(|(a, _)| *a == account.id)
+            .map(|(_, b)| b)
+            .unwrap_or(0);
+        let id = account.id.clone();
+        self.core.upsert_account(account, balance, self.clock.now());
+        self.specs.insert(id.clone(), spec);
+        self.sources.insert(id.clone(), source);
+        self.refresh_indexes();
+        if let Some(node) = self.core.account(&id).and_then(|a| a.node_id().cloned())
+            && self.peers.contains_key(&node)
+        {
+            self.core.set_link(&id, true);
+        }
+        info!(self.logger, "ILP account added"; "account" => %id);
+        let _ = self.events.send(IlpEvent::AccountAdded { account: id });
+        Ok(())
+    }
+
+    async fn remove_account(&mut self, id: &str) -> Result<(), ConnectorError> {
+        let account = self.known(id)?;
+        if self.sources.get(&account) == Some(&AccountSource::Config) {
+            return Err(ConnectorError::FromConfig(account));
+        }
+        self.store.delete_account(account.clone()).await?;
+        self.core.remove_account(&account);
+        self.specs.remove(&account);
+        self.sources.remove(&account);
+        self.in_process.remove(&account);
+        self.refresh_indexes();
+        info!(self.logger, "ILP account removed"; "account" => %account);
+        let _ = self.events.send(IlpEvent::AccountRemoved { account });
+        Ok(())
+    }
+
+    async fn settle(
+        &mut self,
+        id: &str,
+        kind: SettlementKind,
+        amount: u64,
+        note: String,
+    ) -> Result<SettlementRecord, ConnectorError> {
+        let account = self.known(id)?;
+        if amount == 0 {
+            return Err(ConnectorError::ZeroAmount);
+        }
+        let delta = match kind {
+            SettlementKind::Outgoing => i128::from(amount),
+            SettlementKind::Incoming => -i128::from(amount),
+            SettlementKind::Needed => 0,
+        };
+        let record = SettlementRecord {
+            seq: 0,
+            account: account.clone(),
+            kind,
+            amount,
+            balance: 0,
+            at_unix_ms: self.clock.now().unix_ms(),
+            note,
+        };
+        let record = self.store.settle(record, delta).await?;
+        self.core.settled(&account, delta);
+        info!(self.logger, "settlement recorded"; "account" => %account, "amount" => amount, "balance" => %record.balance);
+        let _ = self.events.send(IlpEvent::SettlementRecorded { record: record.clone() });
+        Ok(record)
+    }
+
+    fn refresh_indexes(&mut self) {
+        self.node_accounts.clear();
+        let mut tokens = Vec::new();
+        for account in self.core.accounts() {
+            match &account.link {
+                Link::Peer(node) => {
+                    self.node_accounts.insert(*node, account.id.clone());
+                }
+                Link::Http(h) => tokens.push((account.id.clone(), h.incoming_token.clone())),
+                Link::InProcess => {}
+            }
+        }
+        let credentials = Credentials::new(tokens.iter().map(|(a, t)| (a.clone(), t.as_str())));
+        let _ = self.credentials.send(Arc::new(credentials));
+    }
+}

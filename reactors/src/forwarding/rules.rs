@@ -41,10 +41,10 @@ impl TokenBucket {
 
 /// Rate limit: one token per incoming packet (T05).
 pub fn rate_limit(bucket: Option<&mut TokenBucket>, now: Timestamp, us: &Address) -> Result<(), Reject> {
-    if let Some(b) = bucket {
-        if !b.take(1, now) {
-            return Err(Reject::new(ErrorCode::T05_RATE_LIMITED, us, "too many requests, throttling."));
-        }
+    if let Some(b) = bucket
+        && !b.take(1, now)
+    {
+        return Err(Reject::new(ErrorCode::T05_RATE_LIMITED, us, "too many requests, throttling."));
     }
     Ok(())
 }
@@ -64,14 +64,11 @@ pub fn max_packet_amount(max: Option<u64>, amount: u64, us: &Address) -> Result<
 
 /// Throughput: the amount per second an account may send us (T04).
 pub fn throughput(bucket: Option<&mut TokenBucket>, amount: u64, now: Timestamp, us: &Address) -> Result<(), Reject> {
-    if let Some(b) = bucket {
-        if amount > 0 && !b.take(amount, now) {
-            return Err(Reject::new(
-                ErrorCode::T04_INSUFFICIENT_LIQUIDITY,
-                us,
-                "exceeded money bandwidth, throttling.",
-            ));
-        }
+    if let Some(b) = bucket
+        && amount > 0
+        && !b.take(amount, now)
+    {
+        return Err(Reject::new(ErrorCode::T04_INSUFFICIENT_LIQUIDITY, us, "exceeded money bandwidth, throttling."));
     }
     Ok(())
 }
@@ -161,6 +158,17 @@ pub fn check_fulfillment(fulfill: &Fulfill, condition: &[u8; 32], us: &Address) 
 /// The Reject for a packet we cannot route.
 pub fn no_route(source: &str, destination: &Address, us: &Address) -> Reject {
     Reject::new(ErrorCode::F02_UNREACHABLE, us, format!("no route found. source={source} destination={destination}"))
+}
+
+/// The Reject for bytes that arrived as a Prepare but are not one, with ilp-connector's codes: another packet
+/// type is F01, anything malformed is F00 (its parse error).
+pub fn bad_prepare(error: &crate::ilp::PacketError, us: &Address) -> Reject {
+    match error {
+        crate::ilp::PacketError::NotAPrepare(t) => {
+            Reject::new(ErrorCode::F01_INVALID_PACKET, us, format!("invalid packet type received. type={t}"))
+        }
+        e => Reject::new(ErrorCode::F00_BAD_REQUEST, us, e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -254,16 +262,5 @@ mod tests {
             (r.code, r.message.as_str()),
             (ErrorCode::F05_WRONG_CONDITION, "fulfillment did not match expected value.")
         );
-    }
-}
-
-/// The Reject for bytes that arrived as a Prepare but are not one, with ilp-connector's codes: another packet
-/// type is F01, anything malformed is F00 (its parse error).
-pub fn bad_prepare(error: &crate::ilp::PacketError, us: &Address) -> Reject {
-    match error {
-        crate::ilp::PacketError::NotAPrepare(t) => {
-            Reject::new(ErrorCode::F01_INVALID_PACKET, us, format!("invalid packet type received. type={t}"))
-        }
-        e => Reject::new(ErrorCode::F00_BAD_REQUEST, us, e.to_string()),
     }
 }
