@@ -8,6 +8,13 @@
 //! | `DELETE /peers/{id}` | disconnects a peer and stops redialing it until restart |
 //! | `GET /events` | switch events as server-sent events; `missed` reports events a slow reader lost |
 //! | `GET /addrbook` | the address book: address, source, first seen, last attempt, last success, failures |
+//! | `GET /accounts` | ILP accounts: relation, asset, link, source, balance and in-flight amounts, counters |
+//! | `POST /accounts` | adds or replaces an account (the `[[ilp.accounts]]` fields as JSON) |
+//! | `DELETE /accounts/{id}` | removes an account made through the API (its balance is kept) |
+//! | `GET /accounts/{id}/balance` | balance (positive: they owe us), amounts in flight, asset |
+//! | `POST /accounts/{id}/settlements` | `{"amount": "100", "direction": "outgoing"\|"incoming", "note": "…"}` records a settlement made outside |
+//! | `GET /accounts/{id}/settlements` | the account's settlement records (needed, outgoing, incoming) |
+//! | `GET /routes` | the routing table: prefix, next-hop account, source |
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,8 +31,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ledgerwire_p2p::node_info::{NodeInfo, ProtocolVersions};
 use ledgerwire_p2p::{EventItem, Switch, SwitchError, SwitchEvent};
+use ledgerwire_reactors::accounts::AccountSpec;
+use ledgerwire_reactors::accounts::store::{AccountSource, SettlementKind};
 use ledgerwire_reactors::discovery::DiscoveryHandle;
 use ledgerwire_reactors::discovery::book::Source;
+use ledgerwire_reactors::forwarding::{Connector, ConnectorError, IlpEvent};
 use ledgerwire_reactors::ping::PingHandle;
 use ledgerwire_types::{HostAddress, NodeId, WireProfile};
 use serde_json::{Value, json};
@@ -35,6 +45,8 @@ use tokio_stream::StreamExt;
 /// What the handlers need.
 #[derive(Clone, Debug)]
 pub struct AdminState {
+    /// The ILP connector.
+    pub connector: Connector,
     /// The switch.
     pub switch: Switch,
     /// Ping measurements.
@@ -55,6 +67,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/peers/{id}", axum::routing::delete(disconnect))
         .route("/events", get(events))
         .route("/addrbook", get(addrbook))
+        .route("/accounts", get(accounts).post(add_account))
+        .route("/accounts/{id}", axum::routing::delete(remove_account))
+        .route("/accounts/{id}/balance", get(balance))
+        .route("/accounts/{id}/settlements", get(settlements).post(settle))
+        .route("/routes", get(routes))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -222,6 +239,132 @@ async fn addrbook(State(state): State<AdminState>) -> Response {
     axum::Json(Value::Array(entries)).into_response()
 }
 
+fn connector_error(e: ConnectorError) -> Response {
+    let status = match &e {
+        ConnectorError::Account(_) | ConnectorError::ZeroAmount | ConnectorError::NotInProcess(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        ConnectorError::NoAccount(_) => StatusCode::NOT_FOUND,
+        ConnectorError::FromConfig(_) | ConnectorError::Duplicate { .. } => StatusCode::CONFLICT,
+        ConnectorError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ConnectorError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, e)
+}
+
+async fn accounts(State(state): State<AdminState>) -> Response {
+    match state.connector.accounts().await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => connector_error(e),
+    }
+}
+
+async fn add_account(State(state): State<AdminState>, body: Bytes) -> Response {
+    let spec: AccountSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return error(StatusCode::BAD_REQUEST, format!("expected an account as JSON (docs/configuration.md): {e}"));
+        }
+    };
+    let id = spec.id.clone();
+    match state.connector.add_account(spec, AccountSource::Api).await {
+        Ok(()) => (StatusCode::CREATED, axum::Json(json!({ "added": id }))).into_response(),
+        Err(e) => connector_error(e),
+    }
+}
+
+async fn remove_account(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    match state.connector.remove_account(&id).await {
+        Ok(()) => axum::Json(json!({ "removed": id })).into_response(),
+        Err(e) => connector_error(e),
+    }
+}
+
+async fn balance(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    match state.connector.accounts().await {
+        Ok(list) => match list.into_iter().find(|a| a.id.as_str() == id) {
+            Some(a) => axum::Json(json!({
+                "account": a.id,
+                "balance": a.balance.balance.to_string(),
+                "reserved_in": a.balance.reserved_in.to_string(),
+                "reserved_out": a.balance.reserved_out.to_string(),
+                "asset_code": a.asset_code,
+                "asset_scale": a.asset_scale,
+            }))
+            .into_response(),
+            None => error(StatusCode::NOT_FOUND, format!("no account {id}")),
+        },
+        Err(e) => connector_error(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettlementRequest {
+    #[serde(with = "ledgerwire_reactors::accounts::store::as_string")]
+    amount: u64,
+    direction: Direction,
+    #[serde(default)]
+    note: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+async fn settle(State(state): State<AdminState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let req: SettlementRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected {{\"amount\": \"123\", \"direction\": \"outgoing\" or \"incoming\", \"note\": \"…\"}}: {e}"
+                ),
+            );
+        }
+    };
+    if req.note.len() > 1024 {
+        return error(StatusCode::BAD_REQUEST, "note: at most 1024 bytes");
+    }
+    let kind = match req.direction {
+        Direction::Outgoing => SettlementKind::Outgoing,
+        Direction::Incoming => SettlementKind::Incoming,
+    };
+    match state.connector.record_settlement(&id, kind, req.amount, req.note).await {
+        Ok(record) => (StatusCode::CREATED, axum::Json(record)).into_response(),
+        Err(e) => connector_error(e),
+    }
+}
+
+async fn settlements(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    match state.connector.settlements(&id).await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => connector_error(e),
+    }
+}
+
+async fn routes(State(state): State<AdminState>) -> Response {
+    match state.connector.routes().await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => connector_error(e),
+    }
+}
+
+/// An ILP event as JSON (its `event` is the kind: `account_added`, `link_up`, `settlement_needed`, …).
+pub fn ilp_event_json(event: &IlpEvent) -> Value {
+    let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut()
+        && let Some(kind) = obj.remove("type")
+    {
+        obj.insert("event".into(), kind);
+    }
+    v
+}
+
 /// A switch event as JSON (what `/events` sends and `ledgerwire events` prints).
 pub fn event_json(event: &SwitchEvent) -> Value {
     let peer = event.peer().map(|p| p.to_string());
@@ -246,7 +389,7 @@ async fn events(State(state): State<AdminState>) -> Response {
     let Ok(subscription) = state.switch.subscribe(|_| true) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the switch has stopped");
     };
-    let stream = subscription.map(|item| -> Result<Event, Infallible> {
+    let switch_events = subscription.map(|item| -> Result<Event, Infallible> {
         Ok(match item {
             EventItem::Event(e) => Event::default().event(e.kind()).data(event_json(&e).to_string()),
             EventItem::Missed(n) => {
@@ -254,6 +397,28 @@ async fn events(State(state): State<AdminState>) -> Response {
             }
         })
     });
+    let ilp_events = tokio_stream::wrappers::BroadcastStream::new(state.connector.subscribe()).map(
+        |item| -> Result<Event, Infallible> {
+            Ok(match item {
+                Ok(e) => {
+                    let v = ilp_event_json(&e);
+                    let kind = v["event"].as_str().unwrap_or("ilp").to_owned();
+                    Event::default().event(kind).data(v.to_string())
+                }
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    Event::default().event("missed").data(json!({ "event": "missed", "count": n }).to_string())
+                }
+            })
+        },
+    );
+    // The stream ends when the switch stops (the ILP events never end on their own): the switch events end with
+    // a `None` that cuts the merged stream.
+    let stream = switch_events
+        .map(Some)
+        .chain(tokio_stream::once(None))
+        .merge(ilp_events.map(Some))
+        .take_while(Option::is_some)
+        .filter_map(|item| item);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 

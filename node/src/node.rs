@@ -4,7 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ledgerwire_p2p::{Switch, SwitchBuilder};
+use ledgerwire_reactors::accounts::store::{AccountSource, Store, StoreError, StoredAccount};
 use ledgerwire_reactors::discovery::{self, DiscoveryConfig, DiscoveryHandle};
+use ledgerwire_reactors::forwarding::core::ForwarderConfig;
+use ledgerwire_reactors::forwarding::{self, Connector, ConnectorConfig};
+use ledgerwire_reactors::ilp::Address;
 use ledgerwire_reactors::ping::{self, PingConfig, PingHandle};
 use ledgerwire_types::{NodeKey, NodeKeyError, WireProfile, atomic_file};
 use slog::{Logger, info};
@@ -58,6 +62,19 @@ pub enum NodeError {
     /// The switch could not be built or started.
     #[error("p2p: {0}")]
     Switch(#[from] ledgerwire_p2p::BuildError),
+    /// The ILP database could not be opened or synchronised with the config.
+    #[error("ilp.db_file: {0}")]
+    Store(#[from] StoreError),
+    /// The ILP-over-HTTP listener could not listen.
+    #[error(
+        "ilp.http_laddr: cannot listen on {addr}: {source} (change ilp.http_laddr, or set it to \"\" to turn it off)"
+    )]
+    IlpHttp {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The admin API could not listen.
     #[error("cannot serve the admin API on {addr}: {source}")]
     Admin {
@@ -152,6 +169,13 @@ pub struct RunningNode {
     pub discovery: Option<DiscoveryHandle>,
     /// Where the admin API listens.
     pub admin_addr: std::net::SocketAddr,
+    /// The ILP connector.
+    pub connector: Connector,
+    /// Where the ILP-over-HTTP listener listens, if on.
+    pub ilp_http_addr: Option<std::net::SocketAddr>,
+    ilp_http_stop: tokio::sync::watch::Sender<bool>,
+    ilp_http_task: Option<JoinHandle<()>>,
+    store: Store,
     admin_stop: oneshot::Sender<()>,
     admin_task: JoinHandle<std::io::Result<()>>,
     admin_addr_file: PathBuf,
@@ -161,7 +185,8 @@ pub struct RunningNode {
 /// Starts the switch (with the ping and discovery reactors) and the admin API.
 pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, NodeError> {
     let key = Arc::new(NodeKey::load(&config.node_key_file)?);
-    config.check_own_id(key.node_id(config.profile))?;
+    let node_id = key.node_id(config.profile);
+    config.check_own_id(node_id)?;
     let token = read_token(&config.admin.token_file)?;
     let p2p = &config.p2p;
     let mut builder = SwitchBuilder::new(key, config.profile, config.switch_config(), logger.clone());
@@ -179,6 +204,17 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
     } else {
         None
     };
+    let (connector, store) = start_connector(config, node_id, &mut builder, &logger).await?;
+    let (ilp_http_stop, ilp_http_stopped) = tokio::sync::watch::channel(false);
+    let (ilp_http_addr, ilp_http_listener) = match config.ilp.http_laddr {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| NodeError::IlpHttp { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| NodeError::IlpHttp { addr, source })?;
+            (Some(bound), Some(listener))
+        }
+        None => (None, None),
+    };
     let admin_laddr = config.admin.laddr;
     let admin_listener = tokio::net::TcpListener::bind(admin_laddr)
         .await
@@ -193,7 +229,19 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         atomic_file::write_atomic(path, format!("{admin_addr}\n").as_bytes(), 0o644)
     };
     record(&admin_addr_file).map_err(|source| NodeError::Write { path: admin_addr_file.clone(), source })?;
+    let ilp_http_task = ilp_http_listener.map(|listener| {
+        tokio::spawn(ledgerwire_reactors::ilp_over_http::serve(
+            listener,
+            config.ilp.http_limits,
+            connector.credentials(),
+            connector.address(),
+            connector.clone(),
+            ilp_http_stopped,
+            logger.new(slog::o!("module" => "ilp-http")),
+        ))
+    });
     let state = AdminState {
+        connector: connector.clone(),
         switch: switch.clone(),
         pings: pings.clone(),
         discovery: discovery.clone(),
@@ -207,15 +255,90 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
     info!(logger, "node started";
         "id" => %switch.id(), "profile" => %config.profile, "network" => &config.network,
         "p2p" => switch.listen_addr().map(|a| a.to_string()), "admin" => admin::describe(admin_addr),
-        "persistent_peers" => p2p.persistent_peers.len());
-    Ok(RunningNode { switch, pings, discovery, admin_addr, admin_stop, admin_task, admin_addr_file, logger })
+        "persistent_peers" => p2p.persistent_peers.len(),
+        "ilp_address" => %connector.address().borrow().clone(),
+        "ilp_http" => ilp_http_addr.map(|a| a.to_string()));
+    Ok(RunningNode {
+        switch,
+        pings,
+        discovery,
+        admin_addr,
+        connector,
+        ilp_http_addr,
+        ilp_http_stop,
+        ilp_http_task,
+        store,
+        admin_stop,
+        admin_task,
+        admin_addr_file,
+        logger,
+    })
+}
+
+/// Opens the ILP database, makes its config accounts follow config.toml, and registers the connector.
+async fn start_connector(
+    config: &NodeConfig,
+    node_id: ledgerwire_types::NodeId,
+    builder: &mut SwitchBuilder,
+    logger: &Logger,
+) -> Result<(Connector, Store), NodeError> {
+    let ilp = &config.ilp;
+    if let Some(dir) = ilp.db_file.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| NodeError::Write { path: dir.to_owned(), source })?;
+    }
+    let store = Store::open(&ilp.db_file)?;
+    let before = store.snapshot().await?;
+    let in_config: std::collections::HashSet<&str> = ilp.accounts.iter().map(|a| a.id.as_str()).collect();
+    for stored in &before.accounts {
+        if stored.source == AccountSource::Config
+            && !in_config.contains(stored.spec.id.as_str())
+            && let Ok(id) = ledgerwire_reactors::accounts::AccountId::new(&stored.spec.id)
+        {
+            info!(logger, "ILP account removed from config.toml; removing it (its balance is kept)"; "account" => %id);
+            store.delete_account(id).await?;
+        }
+    }
+    for spec in &ilp.accounts {
+        let stored = StoredAccount { spec: spec.clone(), source: AccountSource::Config };
+        if !before.accounts.contains(&stored) {
+            store.put_account(stored).await?;
+        }
+    }
+    let snapshot = store.snapshot().await?;
+    let address = match &ilp.address {
+        Some(a) => a.clone(),
+        None => Address::parse(&format!("test.{node_id}")).map_err(|e| {
+            NodeError::Config(crate::config::invalid("ilp.address", format!("set it: the default does not fit ({e})")))
+        })?,
+    };
+    let mut forwarder = ForwarderConfig::new(address);
+    forwarder.min_message_window_ms = ilp.min_message_window_ms;
+    forwarder.max_hold_time_ms = ilp.max_hold_time_ms;
+    forwarder.max_in_flight_per_account = ilp.max_in_flight_per_account;
+    forwarder.rates = ilp.rates.clone();
+    let connector = forwarding::register(
+        builder,
+        ConnectorConfig { forwarder, profile: config.profile },
+        store.clone(),
+        snapshot.accounts,
+        snapshot.balances,
+        ilp.routes.clone(),
+        logger.new(slog::o!("module" => "ilp")),
+    )?;
+    Ok((connector, store))
 }
 
 impl RunningNode {
     /// Stops the admin API and the switch, closing every connection, and waits for both.
     pub async fn stop(self) {
         let _ = self.admin_stop.send(());
+        let _ = self.ilp_http_stop.send(true);
         self.switch.stop().await;
+        if let Some(task) = self.ilp_http_task {
+            let _ = task.await;
+        }
+        // Balance changes sent before this point are on disk when close returns.
+        self.store.close().await;
         // Discovery writes the address book a last time once the switch has stopped.
         if let Some(d) = &self.discovery {
             d.stopped().await;

@@ -23,7 +23,11 @@ fn init(home: &Path, profile: &str) {
     let out = run(&["init", "--home", home.to_str().unwrap(), "--profile", profile, "--network", "itest"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Listen on free ports; the node reports them in its "node started" log record.
-    edit(home, |c| c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0").replace("127.0.0.1:26658", "127.0.0.1:0"));
+    edit(home, |c| {
+        c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0")
+            .replace("127.0.0.1:26658", "127.0.0.1:0")
+            .replace("127.0.0.1:26659", "127.0.0.1:0")
+    });
 }
 
 fn edit(home: &Path, f: impl FnOnce(String) -> String) {
@@ -144,7 +148,7 @@ async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
         assert_eq!((status["id"].as_str(), status["profile"].as_str()), (Some(id1.as_str()), Some(profile)));
         assert_eq!(status["node_info"]["network"], "itest");
         let discovery = if profile == "tm2" { "0x50" } else { "0x00" };
-        assert_eq!(status["node_info"]["channels"], serde_json::json!(["0x70", discovery]));
+        assert_eq!(status["node_info"]["channels"], serde_json::json!(["0x70", discovery, "0x71"]));
         assert!(matches!(
             client::get_json(a.admin, "wrong-token-xxxxxxxx", "/status").await,
             Err(client::ClientError::Status { status: 401, .. })
@@ -227,7 +231,9 @@ async fn start_with_init_creates_a_home_on_first_run_and_reuses_it_after() {
             assert!(h.join("config/config.toml").exists() && h.join("secrets/node_key.json").exists());
             // Defaults listen on fixed ports; make the second run use free ones.
             edit(&h, |c| {
-                c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0").replace("127.0.0.1:26658", "127.0.0.1:0")
+                c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0")
+                    .replace("127.0.0.1:26658", "127.0.0.1:0")
+                    .replace("127.0.0.1:26659", "127.0.0.1:0")
             });
             continue;
         }
@@ -300,7 +306,7 @@ async fn the_cli_explains_an_unreachable_node() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running node recorded its address"));
     // A fixed port nobody listens on.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    edit(&h, |c| c.replace("laddr = \"127.0.0.1:0\"", &format!("laddr = \"{free}\"")));
+    edit(&h, |c| c.replace("\nladdr = \"127.0.0.1:0\"", &format!("\nladdr = \"{free}\"")));
     let out = run(&["peers", "--home", h.to_str().unwrap()]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is the node running?"),

@@ -26,6 +26,8 @@ pub(crate) enum Kind {
     Bool,
     /// A table of names to text.
     Table,
+    /// An array of tables (`[[ilp.accounts]]`), none by default.
+    Tables,
 }
 
 /// One key of a section.
@@ -55,6 +57,11 @@ impl SectionSchema {
             out.push_str(&format!("\n# {}\n[{name}]\n", self.doc));
         }
         for key in self.keys {
+            if key.kind == Kind::Tables {
+                // Arrays of tables go at the end of the file as [[section.key]] blocks; none by default.
+                out.push_str(&format!("# {}\n", key.doc));
+                continue;
+            }
             let value = table.get(key.name).map(|v| v.to_string()).unwrap_or_else(|| "\"\"".into());
             out.push_str(&format!("# {}\n{} = {}\n", key.doc, key.name, value));
         }
@@ -94,10 +101,10 @@ fn locate(text: &str, offset: usize) -> (usize, usize, Option<(Option<String>, S
         .lines()
         .rev()
         .map(str::trim)
-        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(['[', ']']).trim().to_owned());
-    if let Some(header) = line.strip_prefix('[') {
-        let name = header.trim_end_matches(']').trim().to_owned();
+    if line.starts_with('[') {
+        let name = line.trim_matches(['[', ']']).trim().to_owned();
         return (line_no, column, Some((None, name)));
     }
     let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches(['"', '\'']).to_owned());
@@ -156,6 +163,8 @@ pub(crate) fn explain(error: &toml::de::Error, text: &str, path: &Path, sections
         // An unknown key in a section, or an unknown section or key at the top.
         let candidates: Vec<&str> = match schema {
             Some(s) if section.is_some() => s.keys.iter().map(|k| k.name).collect(),
+            // Inside an array of tables ([[ilp.accounts]]): its fields are not in a schema.
+            None if section.is_some() => Vec::new(),
             _ => sections.iter().flat_map(|s| s.name.into_iter().chain(s.keys.iter().map(|k| k.name))).collect(),
         };
         match closest(&key, candidates.into_iter()) {
@@ -182,6 +191,10 @@ fn hint(key: &Key, message: &str) -> String {
         Kind::List if found == Some("sequence") => {
             "expected one string of comma-separated entries, such as \"id@host:port,id@host:port\"".to_owned()
         }
+        Kind::Text if found.is_some_and(|f| f.starts_with("floating point")) => {
+            let n = found.and_then(|f| f.strip_prefix("floating point ")).unwrap_or("").trim_matches('`');
+            format!("expected a decimal in quotes; write \"{n}\"")
+        }
         Kind::Text | Kind::Address | Kind::Path | Kind::List if found.is_none() => {
             "expected a value in quotes".to_owned()
         }
@@ -193,7 +206,8 @@ fn hint(key: &Key, message: &str) -> String {
         }
         Kind::Integer => format!("expected a whole number without quotes, found {}", found.unwrap_or("something else")),
         Kind::Bool => format!("expected true or false without quotes, found {}", found.unwrap_or("something else")),
-        Kind::Table => "expected a table of names to versions in quotes, such as { app = \"dev\" }".to_owned(),
+        Kind::Table => "expected a table of names to values in quotes, such as { app = \"dev\" }".to_owned(),
+        Kind::Tables => format!("expected [[tables]]: {}", message.lines().next().unwrap_or(message)),
     }
 }
 

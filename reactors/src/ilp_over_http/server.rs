@@ -152,7 +152,7 @@ pub async fn serve<H: PacketHandler>(
     let conn_shutdown = shutdown.clone();
     loop {
         tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => break,
+            () = stopped(&mut shutdown) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -186,6 +186,11 @@ pub async fn serve<H: PacketHandler>(
     drop(listener);
     // Connections finish their request in progress and close.
     while connections.join_next().await.is_some() {}
+}
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // A dropped sender counts as a shutdown too.
+    let _ = shutdown.wait_for(|s| *s).await;
 }
 
 async fn serve_connection<H: PacketHandler>(
@@ -226,7 +231,7 @@ async fn serve_connection<H: PacketHandler>(
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            _ = shutdown.wait_for(|s| *s), if !closing => {
+            () = stopped(&mut shutdown), if !closing => {
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
