@@ -2,103 +2,17 @@
 //! `persistent_peers`, a refused bad config, and a clean stop on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use ledgerwire_node::client;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::mpsc;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ledgerwire");
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn run(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(BIN).args(args).output().expect("run ledgerwire")
-}
-
-fn init(home: &Path, profile: &str) {
-    let out = run(&["init", "--home", home.to_str().unwrap(), "--profile", profile, "--network", "itest"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // Listen on free ports; the node reports them in its "node started" log record.
-    edit(home, |c| {
-        c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0")
-            .replace("127.0.0.1:26658", "127.0.0.1:0")
-            .replace("127.0.0.1:26659", "127.0.0.1:0")
-    });
-}
-
-fn edit(home: &Path, f: impl FnOnce(String) -> String) {
-    let path = home.join("config/config.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, f(text)).unwrap();
-}
-
-/// A running node process with its log lines (JSON) forwarded to a channel.
-struct Node {
-    child: Child,
-    logs: mpsc::UnboundedReceiver<Value>,
-    p2p: String,
-    admin: std::net::SocketAddr,
-    token: String,
-    id: String,
-}
-
-async fn start(home: &Path) -> Node {
-    let mut child = Command::new(BIN)
-        .args(["start", "--home", home.to_str().unwrap(), "--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, mut logs) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
-    let started = wait_log(&mut logs, "node started").await;
-    let admin = started["admin"].as_str().unwrap().trim_start_matches("http://").parse().unwrap();
-    let token = std::fs::read_to_string(home.join("config/admin_token")).unwrap().trim().to_owned();
-    Node {
-        child,
-        logs,
-        p2p: started["p2p"].as_str().unwrap().to_owned(),
-        admin,
-        token,
-        id: started["id"].as_str().unwrap().to_owned(),
-    }
-}
-
-async fn wait_log(logs: &mut mpsc::UnboundedReceiver<Value>, msg: &str) -> Value {
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let v = logs.recv().await.expect("the node exited");
-            if v["msg"] == msg {
-                return v;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {msg:?} log record"))
-}
-
-async fn sigterm(node: &mut Node) -> std::process::ExitStatus {
-    let pid = node.child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    tokio::time::timeout(PATIENCE, node.child.wait()).await.expect("stops in time").unwrap()
-}
-
-fn home(dir: &tempfile::TempDir, name: &str) -> PathBuf {
-    dir.path().join(name)
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
