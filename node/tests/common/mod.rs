@@ -158,6 +158,8 @@ pub(crate) mod app {
     pub(crate) struct Fulfilled {
         pub(crate) count: AtomicU64,
         pub(crate) amount: AtomicU64,
+        /// Woken at every Fulfill.
+        pub(crate) changed: tokio::sync::Notify,
     }
 
     /// The fulfillment a test sender puts in its data, so that the app can release it.
@@ -194,6 +196,7 @@ pub(crate) mod app {
                 f.copy_from_slice(&p.data[..32]);
                 counts.count.fetch_add(1, Ordering::SeqCst);
                 counts.amount.fetch_add(p.amount, Ordering::SeqCst);
+                counts.changed.notify_waiters();
                 (
                     StatusCode::OK,
                     Reply::Fulfill(Fulfill { fulfillment: f, data: bytes::Bytes::new() }).encode().to_vec(),
