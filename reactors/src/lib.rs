@@ -4,8 +4,11 @@
 //!   for the others.
 //! - [`discovery`]: peer discovery (TM2 discovery or CometBFT PEX on the wire) with a persistent address book.
 //!
-//! The Interledger reactors (route exchange with CCP semantics, packet forwarding with the semantics of the
-//! reference ilp-connector) arrive next.
+//! - Interledger: [`ilp`] (packets, addresses, OER), [`accounts`] (accounts and their durable store),
+//!   [`forwarding`] (the connector: a pure forwarding core and the reactor that drives it on channel `0x71`),
+//!   [`ildcp`], and [`ilp_over_http`] (the listener apps pay through, and the client that delivers to them).
+//!
+//! Route exchange (CCP semantics) arrives next.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,6 +2,7 @@
 //! an fsync at every commit). One thread owns the database; balance changes sent to it are applied in batches
 //! (group commit) and each is acknowledged only after the batch that holds it is on disk.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -312,12 +313,13 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
             let mut balances = txn.open_table(BALANCES).map_err(db)?;
             let mut settlements = txn.open_table(SETTLEMENTS).map_err(db)?;
             let mut next_seq = settlements.last().map_err(db)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            // Balances touched by this batch: each is read once and written once, however many commits move it.
+            let mut touched: HashMap<AccountId, i128> = HashMap::new();
             for command in writes {
                 match command {
                     Command::Commit { id, deltas, reply } => {
                         // A failed delta fails this commit only; the others in the batch go on.
-                        let applied = apply_deltas(&mut balances, &deltas);
-                        match applied {
+                        match apply_deltas(&balances, &mut touched, &deltas) {
                             Ok(()) => outcomes.push(Outcome::Commit(id, reply)),
                             Err(e) => {
                                 let _ = reply.send(Committed { id, result: Err(e) });
@@ -335,14 +337,13 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
                         outcomes.push(Outcome::Unit(reply));
                     }
                     Command::Settle { mut record, delta, reply } => {
-                        if let Err(e) = apply_deltas(&mut balances, &[(record.account.clone(), delta)]) {
+                        if let Err(e) = apply_deltas(&balances, &mut touched, &[(record.account.clone(), delta)]) {
                             let _ = reply.send(Err(e));
                             continue;
                         }
                         record.seq = next_seq;
                         next_seq += 1;
-                        record.balance =
-                            balances.get(record.account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0);
+                        record.balance = touched.get(&record.account).copied().unwrap_or(0);
                         let json = serde_json::to_vec(&record)
                             .map_err(|e| StoreError::Corrupt { key: record.seq.to_string(), reason: e.to_string() })?;
                         settlements.insert(record.seq, json.as_slice()).map_err(db)?;
@@ -350,6 +351,9 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
                     }
                     Command::Snapshot { .. } | Command::Settlements { .. } | Command::Close { .. } => {}
                 }
+            }
+            for (account, value) in &touched {
+                balances.insert(account.as_str(), *value).map_err(db)?;
             }
         }
         txn.commit().map_err(db)
@@ -369,19 +373,26 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
     }
 }
 
-fn apply_deltas(balances: &mut redb::Table<'_, &str, i128>, deltas: &[(AccountId, i128)]) -> Result<(), StoreError> {
-    // Check every delta before writing any, so a commit is all or nothing.
-    let mut updated = Vec::with_capacity(deltas.len());
+/// Applies one commit's deltas to the batch's running balances, all or nothing.
+fn apply_deltas(
+    balances: &redb::Table<'_, &str, i128>,
+    touched: &mut HashMap<AccountId, i128>,
+    deltas: &[(AccountId, i128)],
+) -> Result<(), StoreError> {
+    let mut updated: Vec<(&AccountId, i128)> = Vec::with_capacity(deltas.len());
     for (account, delta) in deltas {
-        let old = match updated.iter().rev().find(|(a, _): &&(&AccountId, i128)| *a == account) {
+        let old = match updated.iter().rev().find(|(a, _)| *a == account) {
             Some((_, v)) => *v,
-            None => balances.get(account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0),
+            None => match touched.get(account) {
+                Some(v) => *v,
+                None => balances.get(account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0),
+            },
         };
         let new = old.checked_add(*delta).ok_or_else(|| StoreError::Overflow(account.clone()))?;
         updated.push((account, new));
     }
     for (account, value) in updated {
-        balances.insert(account.as_str(), value).map_err(db)?;
+        touched.insert(account.clone(), value);
     }
     Ok(())
 }
