@@ -38,7 +38,7 @@ pub(crate) fn edit(home: &Path, f: impl FnOnce(String) -> String) {
 /// A running node process with its log lines (JSON) forwarded to a channel.
 pub(crate) struct Node {
     pub(crate) child: Child,
-    pub(crate) logs: mpsc::UnboundedReceiver<Value>,
+    pub(crate) logs: Logs,
     pub(crate) p2p: String,
     pub(crate) admin: std::net::SocketAddr,
     pub(crate) token: String,
@@ -55,13 +55,14 @@ pub(crate) async fn start(home: &Path) -> Node {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, mut logs) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut logs = Logs { rx, passed: Default::default() };
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
+            // Lines that are not JSON records (a panic message) are kept as plain strings.
+            let v = serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line));
+            let _ = tx.send(v);
         }
     });
     let started = wait_log(&mut logs, "node started").await;
@@ -78,17 +79,32 @@ pub(crate) async fn start(home: &Path) -> Node {
     }
 }
 
-pub(crate) async fn wait_log(logs: &mut mpsc::UnboundedReceiver<Value>, msg: &str) -> Value {
-    tokio::time::timeout(PATIENCE, async {
+/// A node's log records, in order. Records passed over while waiting for one are kept for later waits (a peer can
+/// connect before the node logs "node started").
+#[derive(Debug)]
+pub(crate) struct Logs {
+    rx: mpsc::UnboundedReceiver<Value>,
+    passed: std::collections::VecDeque<Value>,
+}
+
+pub(crate) async fn wait_log(logs: &mut Logs, msg: &str) -> Value {
+    if let Some(i) = logs.passed.iter().position(|v| v["msg"] == msg) {
+        return logs.passed.remove(i).unwrap_or_default();
+    }
+    let mut skipped = Vec::new();
+    let found = tokio::time::timeout(PATIENCE, async {
         loop {
-            let v = logs.recv().await.expect("the node exited");
+            let v = logs.rx.recv().await.expect("the node exited");
             if v["msg"] == msg {
                 return v;
             }
+            skipped.push(v);
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("no {msg:?} log record"))
+    .await;
+    let last: Vec<String> = skipped.iter().rev().take(40).rev().map(|v| v.to_string()).collect();
+    logs.passed.extend(skipped);
+    found.unwrap_or_else(|_| panic!("no {msg:?} log record; the last ones:\n{}", last.join("\n")))
 }
 
 pub(crate) async fn sigterm(node: &mut Node) -> std::process::ExitStatus {
@@ -136,7 +152,7 @@ pub(crate) fn route(prefix: &str, account: &str) -> String {
 }
 
 /// Waits for `n` log records with message `msg`.
-pub(crate) async fn wait_logs(logs: &mut mpsc::UnboundedReceiver<Value>, msg: &str, n: usize) {
+pub(crate) async fn wait_logs(logs: &mut Logs, msg: &str, n: usize) {
     for _ in 0..n {
         wait_log(logs, msg).await;
     }
