@@ -78,6 +78,11 @@ pub async fn post_json(addr: SocketAddr, token: &str, path: &str, body: &Value) 
     json_of(send(addr, token, hyper::Method::POST, path, Bytes::from(body.to_string())).await?).await
 }
 
+/// `DELETE path` and parse the JSON answer.
+pub async fn delete_json(addr: SocketAddr, token: &str, path: &str) -> Result<Value, ClientError> {
+    json_of(send(addr, token, hyper::Method::DELETE, path, Bytes::new()).await?).await
+}
+
 /// Follows `GET /events` and calls `on_event` with each event's JSON until the stream ends.
 pub async fn follow_events(addr: SocketAddr, token: &str, mut on_event: impl FnMut(Value)) -> Result<(), ClientError> {
     let mut body = send(addr, token, hyper::Method::GET, "/events", Bytes::new()).await?.into_body();

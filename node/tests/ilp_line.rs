@@ -98,8 +98,68 @@ async fn a_payment_crosses_three_node_processes_and_every_hop_balances_in_both_p
         ));
         assert_eq!(balance(&a, "sender").await, total);
 
+        admin_api_manages_accounts_settlements_and_routes(&a, total).await;
+
         for node in [&mut a, &mut b, &mut c] {
             assert!(sigterm(node).await.success());
         }
     }
+}
+
+/// On node A after the payments: accounts made and removed through the API, a settlement recorded, the routes.
+async fn admin_api_manages_accounts_settlements_and_routes(a: &Node, total: i128) {
+    let status = |r: Result<serde_json::Value, client::ClientError>| match r {
+        Ok(_) => 200,
+        Err(client::ClientError::Status { status, .. }) => status,
+        Err(e) => panic!("{e}"),
+    };
+    let wallet = serde_json::json!({
+        "id": "wallet", "relation": "child", "asset_code": "USD", "asset_scale": 9,
+        "http": { "url": "http://127.0.0.1:9/w", "incoming_token": "wallet-in-token-0001", "outgoing_token": "wallet-out-token-001" },
+        "max_packet_amount": 5000,
+    });
+    let added = client::post_json(a.admin, &a.token, "/accounts", &wallet).await.unwrap();
+    assert_eq!(added["added"], "wallet");
+    let accounts = client::get_json(a.admin, &a.token, "/accounts").await.unwrap();
+    let w = accounts.as_array().unwrap().iter().find(|x| x["id"] == "wallet").unwrap();
+    assert_eq!((w["source"].as_str(), w["http_url"].as_str()), (Some("api"), Some("http://127.0.0.1:9/w")));
+    assert!(!accounts.to_string().contains("wallet-in-token"), "tokens never leave the node");
+    // The same incoming token as another account, an account from config.toml, an invalid field.
+    let mut same_token = wallet.clone();
+    same_token["id"] = "wallet2".into();
+    assert_eq!(status(client::post_json(a.admin, &a.token, "/accounts", &same_token).await), 409);
+    let mut config_one = wallet.clone();
+    config_one["id"] = "sender".into();
+    config_one["http"]["incoming_token"] = "another-token-00001".into();
+    assert_eq!(status(client::post_json(a.admin, &a.token, "/accounts", &config_one).await), 409);
+    let mut bad = wallet.clone();
+    bad["id"] = "a.b".into();
+    match client::post_json(a.admin, &a.token, "/accounts", &bad).await {
+        Err(client::ClientError::Status { status: 400, body }) => assert!(body.contains("id:"), "{body}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status(client::delete_json(a.admin, &a.token, "/accounts/sender").await), 409);
+    assert_eq!(status(client::delete_json(a.admin, &a.token, "/accounts/wallet").await), 200);
+    assert_eq!(status(client::delete_json(a.admin, &a.token, "/accounts/wallet").await), 404);
+
+    // We paid b 500 outside the network: the balance moves by 500, durably, with a record.
+    let body = serde_json::json!({ "amount": "500", "direction": "outgoing", "note": "wire 42" });
+    let record = client::post_json(a.admin, &a.token, "/accounts/b/settlements", &body).await.unwrap();
+    assert_eq!(record["balance"], (-total + 500).to_string());
+    let b = client::get_json(a.admin, &a.token, "/accounts/b/balance").await.unwrap();
+    assert_eq!(b["balance"], (-total + 500).to_string());
+    let records = client::get_json(a.admin, &a.token, "/accounts/b/settlements").await.unwrap();
+    assert_eq!(records.as_array().unwrap().len(), 1);
+    let zero = serde_json::json!({ "amount": "0", "direction": "incoming" });
+    assert_eq!(status(client::post_json(a.admin, &a.token, "/accounts/b/settlements", &zero).await), 400);
+
+    let routes = client::get_json(a.admin, &a.token, "/routes").await.unwrap();
+    assert!(
+        routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["prefix"] == "test.c" && r["account"] == "b" && r["source"] == "configured")
+    );
+    assert!(routes.as_array().unwrap().iter().any(|r| r["prefix"] == "test.a.sender" && r["source"] == "local"));
 }
