@@ -121,7 +121,7 @@ async fn ilp_line(n: u64) -> serde_json::Value {
     tokio::spawn(async move {
         while let Some(i) = receiver.recv().await {
             let n = u64::from_be_bytes(i.prepare.data[..8].try_into().unwrap());
-            let _ = i.reply.send(Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }));
+            i.reply(Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }));
         }
     });
     let mut ea = a.subscribe();

@@ -89,12 +89,13 @@ async fn line(profile: WireProfile, fulfill: fn(&Prepare) -> Option<Fulfill>) ->
     .await;
     let mut receiver = b.connector.attach("receiver", 4096).await.unwrap();
     tokio::spawn(async move {
+        let mut held = Vec::new();
         while let Some(incoming) = receiver.recv().await {
             if let Some(f) = fulfill(&incoming.prepare) {
-                let _ = incoming.reply.send(Reply::Fulfill(f));
+                incoming.reply(Reply::Fulfill(f));
             } else {
                 // Hold the answer: never reply.
-                std::mem::forget(incoming.reply);
+                held.push(incoming);
             }
         }
     });

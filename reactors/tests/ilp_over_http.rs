@@ -188,6 +188,14 @@ async fn silent_and_idle_connections_are_closed_by_their_timeouts() {
     assert!(closed(&mut silent).await);
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(5) && waited < Duration::from_secs(60), "{waited:?}");
+    // Headers, then a body that stops halfway.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    let full = request("/", TOKEN, &prepare());
+    let started = tokio::time::Instant::now();
+    let (status, _) = exchange(&mut stalled, &full[..full.len() - 10]).await;
+    assert_eq!(status, 408);
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert!(closed(&mut stalled).await);
     // One request, then idle.
     let mut idle = TcpStream::connect(addr).await.unwrap();
     assert_eq!(exchange(&mut idle, &request("/", TOKEN, &prepare())).await.0, 200);

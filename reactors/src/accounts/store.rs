@@ -47,6 +47,9 @@ pub enum StoreError {
     /// The store's thread has stopped.
     #[error("the store has stopped")]
     Stopped,
+    /// The change was not written (its transaction failed, or the store closed first).
+    #[error("the change was not written")]
+    NotWritten,
 }
 
 fn db<E: Into<redb::Error>>(e: E) -> StoreError {
@@ -152,8 +155,32 @@ pub struct Committed {
     pub result: Result<(), StoreError>,
 }
 
+/// The answer owed for one commit. Every commit is answered exactly once: if the answer was not sent when this is
+/// dropped (a failed transaction that returned early, a close, a panic of the store thread), it answers
+/// [`StoreError::NotWritten`].
+struct CommitReply {
+    id: u64,
+    reply: Option<mpsc::UnboundedSender<Committed>>,
+}
+
+impl CommitReply {
+    fn send(mut self, result: Result<(), StoreError>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(Committed { id: self.id, result });
+        }
+    }
+}
+
+impl Drop for CommitReply {
+    fn drop(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(Committed { id: self.id, result: Err(StoreError::NotWritten) });
+        }
+    }
+}
+
 enum Command {
-    Commit { id: u64, deltas: Vec<(AccountId, i128)>, reply: mpsc::UnboundedSender<Committed> },
+    Commit { deltas: Vec<(AccountId, i128)>, reply: CommitReply },
     PutAccount { account: StoredAccount, reply: oneshot::Sender<Result<(), StoreError>> },
     DeleteAccount { id: AccountId, reply: oneshot::Sender<Result<(), StoreError>> },
     Settle { record: SettlementRecord, delta: i128, reply: oneshot::Sender<Result<SettlementRecord, StoreError>> },
@@ -201,11 +228,8 @@ impl Store {
     /// Applies balance `deltas` atomically; `reply` gets [`Committed`] with `id` once they are on disk (or failed).
     /// Commits sent together are written in one transaction.
     pub fn commit(&self, id: u64, deltas: Vec<(AccountId, i128)>, reply: &mpsc::UnboundedSender<Committed>) {
-        if let Err(mpsc::error::SendError(Command::Commit { id, reply, .. })) =
-            self.tx.send(Command::Commit { id, deltas, reply: reply.clone() })
-        {
-            let _ = reply.send(Committed { id, result: Err(StoreError::Stopped) });
-        }
+        // If the thread is gone, the command (and its reply) is dropped here: the caller hears NotWritten.
+        let _ = self.tx.send(Command::Commit { deltas, reply: CommitReply { id, reply: Some(reply.clone()) } });
     }
 
     async fn ask<T>(
@@ -299,7 +323,7 @@ fn run(database: Database, mut rx: mpsc::UnboundedReceiver<Command>) {
 }
 
 enum Outcome {
-    Commit(u64, mpsc::UnboundedSender<Committed>),
+    Commit(CommitReply),
     Unit(oneshot::Sender<Result<(), StoreError>>),
     Settled(oneshot::Sender<Result<SettlementRecord, StoreError>>, SettlementRecord),
 }
@@ -317,13 +341,11 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
             let mut touched: HashMap<AccountId, i128> = HashMap::new();
             for command in writes {
                 match command {
-                    Command::Commit { id, deltas, reply } => {
+                    Command::Commit { deltas, reply } => {
                         // A failed delta fails this commit only; the others in the batch go on.
                         match apply_deltas(&balances, &mut touched, &deltas) {
-                            Ok(()) => outcomes.push(Outcome::Commit(id, reply)),
-                            Err(e) => {
-                                let _ = reply.send(Committed { id, result: Err(e) });
-                            }
+                            Ok(()) => outcomes.push(Outcome::Commit(reply)),
+                            Err(e) => reply.send(Err(e)),
                         }
                     }
                     Command::PutAccount { account, reply } => {
@@ -360,9 +382,7 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
     })();
     for outcome in outcomes {
         match outcome {
-            Outcome::Commit(id, reply) => {
-                let _ = reply.send(Committed { id, result: result.clone() });
-            }
+            Outcome::Commit(reply) => reply.send(result.clone()),
             Outcome::Unit(reply) => {
                 let _ = reply.send(result.clone());
             }
@@ -468,6 +488,19 @@ mod tests {
         let mut balances = store.snapshot().await.unwrap().balances;
         balances.sort();
         assert_eq!(balances, vec![(id("a"), 500), (id("b"), -500)]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_the_store_did_not_write_is_still_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ilp.redb")).unwrap();
+        let other = store.clone();
+        store.close().await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        other.commit(7, vec![(id("a"), 1)], &tx);
+        let c = rx.recv().await.unwrap();
+        assert_eq!(c.id, 7);
+        assert!(matches!(c.result, Err(StoreError::NotWritten)));
     }
 
     #[tokio::test]

@@ -36,6 +36,9 @@ pub struct ForwarderConfig {
     pub max_hold_time_ms: i64,
     /// Prepares in flight per account and direction; beyond, T03.
     pub max_in_flight_per_account: usize,
+    /// The first ID given to a forwarded Prepare. Each run starts somewhere unpredictable, so that answers a peer
+    /// kept for an earlier run of this node can never match a new Prepare.
+    pub first_outbound_id: u64,
     /// Exchange rates and spread.
     pub rates: Rates,
 }
@@ -48,6 +51,7 @@ impl ForwarderConfig {
             min_message_window_ms: 1000,
             max_hold_time_ms: 30_000,
             max_in_flight_per_account: 1024,
+            first_outbound_id: ledgerwire_types::random::u64() >> 1,
             rates: Rates::default(),
         }
     }
@@ -145,6 +149,8 @@ struct AccountState {
     rate: Option<TokenBucket>,
     throughput: Option<TokenBucket>,
     stats: AccountStats,
+    // A settlement was asked for and the balance has not come back to the threshold since.
+    settlement_asked: bool,
 }
 
 #[derive(Debug)]
@@ -187,6 +193,7 @@ pub struct Forwarder {
 impl Forwarder {
     /// A core with no accounts.
     pub fn new(config: ForwarderConfig) -> Forwarder {
+        let first_outbound_id = config.first_outbound_id;
         Forwarder {
             config,
             accounts: HashMap::new(),
@@ -196,7 +203,7 @@ impl Forwarder {
             by_condition: HashMap::new(),
             expiries: PriorityQueue::new(),
             commits: HashMap::new(),
-            next_outbound: 1,
+            next_outbound: first_outbound_id,
             next_commit: 1,
             actions: VecDeque::new(),
         }
@@ -254,6 +261,7 @@ impl Forwarder {
                         rate,
                         throughput,
                         stats: AccountStats::default(),
+                        settlement_asked: false,
                     },
                 );
             }
@@ -355,6 +363,16 @@ impl Forwarder {
         self.accounts.get(id).filter(|s| !s.removed).map(|s| &s.account)
     }
 
+    /// Removed accounts that still have Prepares in flight (they go away when those finish).
+    pub fn retiring(&self) -> Vec<Arc<Account>> {
+        self.accounts.values().filter(|s| s.removed).map(|s| s.account.clone()).collect()
+    }
+
+    /// The in-flight limit per account and direction.
+    pub fn max_in_flight_per_account(&self) -> usize {
+        self.config.max_in_flight_per_account
+    }
+
     /// Every account, sorted by ID.
     pub fn accounts(&self) -> Vec<Arc<Account>> {
         let mut all: Vec<_> = self.accounts.values().filter(|s| !s.removed).map(|s| s.account.clone()).collect();
@@ -380,6 +398,21 @@ impl Forwarder {
     pub fn settled(&mut self, id: &AccountId, delta: i128) {
         if let Some(s) = self.accounts.get_mut(id) {
             s.balance = s.balance.saturating_add(delta);
+        }
+        self.check_settlement(id);
+    }
+
+    /// Asks for a settlement when the balance has crossed below `settle_threshold`: once per crossing.
+    fn check_settlement(&mut self, id: &AccountId) {
+        let Some(s) = self.accounts.get_mut(id) else { return };
+        let Some(threshold) = s.account.settle_threshold else { return };
+        if s.balance >= i128::from(threshold) {
+            s.settlement_asked = false;
+        } else if !s.settlement_asked {
+            s.settlement_asked = true;
+            let amount = u64::try_from(i128::from(s.account.settle_to) - s.balance).unwrap_or(u64::MAX);
+            let event = ForwardingEvent::SettlementNeeded { account: id.clone(), balance: s.balance, amount };
+            self.actions.push_back(Action::Event(event));
         }
     }
 
@@ -546,7 +579,7 @@ impl Forwarder {
     fn forward(&mut self, id: InboundId, to: AccountId, prepare: Prepare) {
         let us = self.config.address.clone();
         // Duplicate in flight: same condition, destination and data to the same next hop, with at least this
-        // amount and expiry. The next hop sees it once; every copy gets its answer.
+        // amount, expiring no later. The next hop sees it once; every copy gets its answer.
         if let Some(ids) = self.by_condition.get(&prepare.execution_condition) {
             for out_id in ids {
                 if let Some(o) = self.outbound.get_mut(out_id)
@@ -554,7 +587,9 @@ impl Forwarder {
                     && o.prepare.destination == prepare.destination
                     && o.prepare.data == prepare.data
                     && o.prepare.amount >= prepare.amount
-                    && o.prepare.expires_at >= prepare.expires_at
+                    // The copy waits for the open Prepare's answer: only if that comes no later than the copy's
+                    // own outgoing expiry (else its sender may have given up by the time we credit it).
+                    && o.prepare.expires_at <= prepare.expires_at
                 {
                     o.waiting.push(id);
                     return;
@@ -580,7 +615,7 @@ impl Forwarder {
         next.in_flight_out += 1;
         next.stats.prepares_out += 1;
         let out_id = self.next_outbound;
-        self.next_outbound += 1;
+        self.next_outbound = self.next_outbound.wrapping_add(1);
         self.by_condition.entry(prepare.execution_condition).or_default().push(out_id);
         self.expiries.push(out_id, Reverse(prepare.expires_at.unix_ms()));
         self.outbound.insert(out_id, Outbound { to: to.clone(), prepare: prepare.clone(), waiting: vec![id] });
@@ -674,7 +709,7 @@ impl Forwarder {
         let Some(c) = self.commits.remove(&id) else { return };
         let us = self.config.address.clone();
         let mut touched = Vec::new();
-        if ok {
+        if ok && c.amount_out > 0 {
             if let Some(s) = self.accounts.get_mut(&c.to) {
                 s.balance -= i128::from(c.amount_out);
             }
@@ -690,7 +725,9 @@ impl Forwarder {
                     s.balance += i128::from(amount);
                     s.stats.fulfilled_in += 1;
                 }
-                touched.push(from);
+                if amount > 0 {
+                    touched.push(from);
+                }
                 self.actions.push_back(Action::Respond { id: inbound, reply: Reply::Fulfill(c.fulfill.clone()) });
             } else {
                 let reject = Reject::new(
@@ -711,18 +748,7 @@ impl Forwarder {
         touched.sort();
         touched.dedup();
         for account in touched {
-            let Some(s) = self.accounts.get(&account) else { continue };
-            if let Some(threshold) = s.account.settle_threshold
-                && s.balance < i128::from(threshold)
-            {
-                let want = i128::from(s.account.settle_to) - s.balance;
-                let amount = u64::try_from(want).unwrap_or(u64::MAX);
-                self.actions.push_back(Action::Event(ForwardingEvent::SettlementNeeded {
-                    account,
-                    balance: s.balance,
-                    amount,
-                }));
-            }
+            self.check_settlement(&account);
         }
     }
 

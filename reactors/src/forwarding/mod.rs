@@ -33,7 +33,7 @@ use crate::accounts::store::{
     AccountSource, Committed, SettlementKind, SettlementRecord, Store, StoreError, StoredAccount,
 };
 use crate::accounts::{Account, AccountError, AccountId, AccountSpec, Link};
-use crate::ilp::{Address, ErrorCode, Packet, Prepare, Reject, Reply, Timestamp};
+use crate::ilp::{Address, ErrorCode, Prepare, Reject, Reply, Timestamp};
 use crate::ilp_over_http::{Credentials, HttpClient, PacketHandler};
 
 /// The forwarding channel.
@@ -153,13 +153,22 @@ pub struct AccountView {
     pub stats: AccountStats,
 }
 
-/// A Prepare for an in-process endpoint, and where its answer goes.
+/// A Prepare for an in-process endpoint. Answer it with [`IncomingPrepare::reply`]; dropping it unanswered leaves
+/// the packet to expire (R00 upstream), like a silent peer.
 #[derive(Debug)]
 pub struct IncomingPrepare {
     /// The Prepare.
     pub prepare: Prepare,
-    /// Send the Fulfill or Reject here. Dropping it leaves the packet unanswered: it expires (R00 upstream).
-    pub reply: oneshot::Sender<Reply>,
+    id: OutboundId,
+    account: AccountId,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+}
+
+impl IncomingPrepare {
+    /// Sends the Fulfill or Reject back to the connector.
+    pub fn reply(self, reply: Reply) {
+        let _ = self.outcomes.send(Outcome { id: self.id, account: self.account, result: Ok(reply) });
+    }
 }
 
 enum Command {
@@ -332,7 +341,20 @@ pub fn register(
     let balances: HashMap<AccountId, i128> = balances.into_iter().collect();
     let mut sources = HashMap::new();
     let mut specs = HashMap::new();
+    // Config accounts first: an account made through the API that collides with one of them (same node ID or
+    // incoming token) is left out, loudly, rather than taking its traffic.
+    let mut accounts = accounts;
+    accounts.sort_by_key(|a| a.source != AccountSource::Config);
+    let mut nodes_seen = std::collections::HashSet::new();
+    let mut tokens_seen = std::collections::HashSet::new();
     for stored in accounts {
+        let node_taken = stored.spec.node_id.as_ref().is_some_and(|n| !nodes_seen.insert(n.clone()));
+        let token_taken = stored.spec.http.as_ref().is_some_and(|h| !tokens_seen.insert(h.incoming_token.clone()));
+        if node_taken || token_taken {
+            error!(logger, "ILP account left out: another account has the same node_id or http.incoming_token";
+                "account" => &stored.spec.id, "source" => ?stored.source);
+            continue;
+        }
         match stored.spec.validate(config.profile, true) {
             Ok(account) => {
                 let balance = balances.get(&account.id).copied().unwrap_or(0);
@@ -432,10 +454,11 @@ impl LogBudget {
 }
 
 enum Responder {
-    Peer { node: NodeId, request_id: u64, reservation: Option<Reservation> },
+    Peer { node: NodeId, request_id: u64, reservation: Option<Reservation>, expires_at: Timestamp },
     Local(oneshot::Sender<Reply>),
 }
 
+#[derive(Debug)]
 struct Outcome {
     id: OutboundId,
     account: AccountId,
@@ -453,7 +476,7 @@ struct Actor {
     node_accounts: HashMap<NodeId, AccountId>,
     in_process: HashMap<AccountId, mpsc::Sender<IncomingPrepare>>,
     responders: HashMap<InboundId, Responder>,
-    undelivered: HashMap<NodeId, Vec<bytes::Bytes>>,
+    undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
     next_inbound: InboundId,
     committed_tx: mpsc::UnboundedSender<Committed>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
@@ -566,17 +589,10 @@ impl Actor {
                 let Some(endpoint) = self.in_process.get(&to) else {
                     return self.core.send_failed(id, "no endpoint attached");
                 };
-                let (reply, rx) = oneshot::channel();
-                if let Err(e) = endpoint.try_send(IncomingPrepare { prepare, reply }) {
-                    return self.core.send_failed(id, &format!("endpoint: {e}"));
+                let incoming = IncomingPrepare { prepare, id, account: to, outcomes: self.outcomes_tx.clone() };
+                if let Err(e) = endpoint.try_send(incoming) {
+                    self.core.send_failed(id, &format!("endpoint: {e}"));
                 }
-                let outcomes = self.outcomes_tx.clone();
-                tokio::spawn(async move {
-                    // An endpoint that drops the reply leaves the packet to expire (R00), like a silent peer.
-                    if let Ok(reply) = rx.await {
-                        let _ = outcomes.send(Outcome { id, account: to, result: Ok(reply) });
-                    }
-                });
             }
         }
     }
@@ -592,7 +608,7 @@ impl Actor {
             Some(Responder::Local(tx)) => {
                 let _ = tx.send(reply);
             }
-            Some(Responder::Peer { node, request_id, reservation }) => {
+            Some(Responder::Peer { node, request_id, reservation, expires_at }) => {
                 let frame = IlpFrame { request_id, packet: reply.encode() }.to_bytes();
                 let sent = match reservation {
                     Some(r) => r.send(frame.clone()).is_ok(),
@@ -600,23 +616,40 @@ impl Actor {
                 };
                 if !sent {
                     // The connection closed while the packet was in flight: the answer waits for the peer's
-                    // next connection (bounded by the in-flight limit), so the peer still gets exactly one.
-                    self.send_to_peer_later(node, frame);
+                    // next connection until the Prepare expires, so the peer still gets exactly one.
+                    self.send_to_peer_later(node, frame, expires_at);
                 }
             }
             None => {}
         }
     }
 
-    fn send_to_peer_later(&mut self, node: NodeId, frame: bytes::Bytes) {
+    fn send_to_peer_later(&mut self, node: NodeId, frame: bytes::Bytes, expires_at: Timestamp) {
         if let Some(handle) = self.peers.get(&node)
             && handle.try_send(ILP_CHANNEL, frame.clone()).is_ok()
         {
             return;
         }
+        let now = self.clock.now();
         let queue = self.undelivered.entry(node).or_default();
-        if queue.len() < 4096 {
-            queue.push(frame);
+        queue.retain(|(_, expiry)| *expiry >= now);
+        // Bounded: at most the Prepares the peer may have had in flight with us, plus the same again.
+        if queue.len() < 2 * self.core.max_in_flight_per_account() {
+            queue.push((frame, expires_at));
+        }
+    }
+
+    /// Answers kept for a peer that reconnected: sent while unexpired and while its send queue has room; the rest
+    /// wait for the next connection (or expire).
+    fn flush_undelivered(&mut self, node: NodeId, handle: &PeerHandle) {
+        let Some(queue) = self.undelivered.remove(&node) else { return };
+        let now = self.clock.now();
+        let left: Vec<_> = queue
+            .into_iter()
+            .filter(|(frame, expiry)| *expiry >= now && handle.try_send(ILP_CHANNEL, frame.clone()).is_err())
+            .collect();
+        if !left.is_empty() {
+            self.undelivered.insert(node, left);
         }
     }
 
@@ -624,11 +657,7 @@ impl Actor {
         match ev {
             ReactorEvent::PeerUp(handle) => {
                 let node = handle.id();
-                if let Some(frames) = self.undelivered.remove(&node) {
-                    for f in frames {
-                        let _ = handle.try_send(ILP_CHANNEL, f);
-                    }
-                }
+                self.flush_undelivered(node, &handle);
                 self.peers.insert(node, handle);
                 if let Some(account) = self.node_accounts.get(&node).cloned() {
                     self.core.set_link(&account, true);
@@ -660,62 +689,55 @@ impl Actor {
         };
         let account = self.node_accounts.get(&peer).cloned();
         let us = self.core.address().clone();
-        match Packet::decode(&frame.packet) {
-            Ok(Packet::Prepare(prepare)) => {
-                let reservation = match handle.reserve(ILP_CHANNEL) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // No room left for the answer: the peer exceeds any in-flight limit it could agree to.
-                        warn!(self.logger, "peer exceeds the ILP in-flight limit; disconnecting"; "peer" => %peer, "error" => %e);
-                        handle.stop_for_error("too many ILP packets in flight");
-                        return;
-                    }
-                };
-                let Some(account) = account else {
-                    let reject = Reject::new(ErrorCode::F02_UNREACHABLE, &us, "no ILP account for this peer.");
-                    let _ =
-                        reservation.send(IlpFrame { request_id: frame.request_id, packet: reject.encode() }.to_bytes());
+        let answer = |reservation: Reservation, reject: Reject| {
+            let _ = reservation.send(IlpFrame { request_id: frame.request_id, packet: reject.encode() }.to_bytes());
+        };
+        // Type 12 is a request: whatever follows, it is answered, through room reserved now.
+        if frame.packet.first() == Some(&12) {
+            let reservation = match handle.reserve(ILP_CHANNEL) {
+                Ok(r) => r,
+                Err(e) => {
+                    // No room left for the answer: the peer exceeds any in-flight limit it could agree to.
+                    warn!(self.logger, "peer exceeds the ILP in-flight limit; disconnecting"; "peer" => %peer, "error" => %e);
+                    handle.stop_for_error("too many ILP packets in flight");
                     return;
-                };
-                let id = self.next_inbound;
-                self.next_inbound += 1;
-                self.responders.insert(
-                    id,
-                    Responder::Peer { node: peer, request_id: frame.request_id, reservation: Some(reservation) },
+                }
+            };
+            let Some(account) = account else {
+                return answer(
+                    reservation,
+                    Reject::new(ErrorCode::F02_UNREACHABLE, &us, "no ILP account for this peer."),
                 );
-                self.core.prepare(self.clock.at(received_at), &account, id, prepare);
-            }
-            Ok(Packet::Fulfill(f)) => {
-                if let Some(account) = account {
-                    self.core.reply(&account, frame.request_id, Reply::Fulfill(f));
+            };
+            match Prepare::decode(&frame.packet) {
+                Ok(prepare) => {
+                    let id = self.next_inbound;
+                    self.next_inbound += 1;
+                    let expires_at = prepare.expires_at;
+                    let responder = Responder::Peer {
+                        node: peer,
+                        request_id: frame.request_id,
+                        reservation: Some(reservation),
+                        expires_at,
+                    };
+                    self.responders.insert(id, responder);
+                    self.core.prepare(self.clock.at(received_at), &account, id, prepare);
                 }
+                Err(e) => answer(reservation, self::rules::bad_prepare(&e, &us)),
             }
-            Ok(Packet::Reject(r)) => {
-                if let Some(account) = account {
-                    self.core.reply(&account, frame.request_id, Reply::Reject(r));
-                }
-            }
-            Err(e) => {
-                // An answer we cannot read fails its Prepare (F02, as a link error); a Prepare we cannot read is
-                // answered as ilp-connector answers it. We cannot tell which it was meant to be from the bytes,
-                // so the first byte decides.
-                let Some(account) = account else { return };
-                if frame.packet.first() == Some(&12) {
-                    let reject = self::rules::bad_prepare(&e, &us);
-                    let _ = handle.try_send(
-                        ILP_CHANNEL,
-                        IlpFrame { request_id: frame.request_id, packet: reject.encode() }.to_bytes(),
-                    );
-                } else {
-                    let reject = Reject::new(
-                        ErrorCode::F02_UNREACHABLE,
-                        &us,
-                        format!("failed to send packet: invalid reply: {e}"),
-                    );
-                    self.core.reply(&account, frame.request_id, Reply::Reject(reject));
-                }
-            }
+            return;
         }
+        // Anything else answers one of our Prepares to this peer's account; unknown IDs are ignored by the core.
+        let Some(account) = account else { return };
+        let reply = match Reply::decode(&frame.packet) {
+            Ok(reply) => reply,
+            Err(e) => Reply::Reject(Reject::new(
+                ErrorCode::F02_UNREACHABLE,
+                &us,
+                format!("failed to send packet: invalid reply: {e}"),
+            )),
+        };
+        self.core.reply(&account, frame.request_id, reply);
     }
 
     async fn on_command(&mut self, cmd: Command) {
@@ -908,6 +930,12 @@ impl Actor {
 
     fn refresh_indexes(&mut self) {
         self.node_accounts.clear();
+        // Removed accounts with Prepares still in flight keep their peer, so the answers still find them.
+        for account in self.core.retiring() {
+            if let Link::Peer(node) = &account.link {
+                self.node_accounts.insert(*node, account.id.clone());
+            }
+        }
         let mut tokens = Vec::new();
         for account in self.core.accounts() {
             match &account.link {

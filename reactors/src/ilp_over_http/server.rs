@@ -34,7 +34,7 @@ use crate::ilp::{Address, Prepare, Reply};
 pub struct HttpLimits {
     /// Open connections at most; more are closed as soon as they are accepted.
     pub max_connections: usize,
-    /// Time a client has to send a request's headers.
+    /// Time a client has to send a request's headers, and again its body.
     pub header_read_timeout: Duration,
     /// A connection with no request in progress for this long is closed.
     pub idle_timeout: Duration,
@@ -285,7 +285,18 @@ async fn handle<H: PacketHandler>(
         return r;
     };
     shared.failures.clear(peer.ip());
-    let body = match Limited::new(request.into_body(), shared.limits.max_body_bytes).collect().await {
+    // The body, like the headers, must arrive in time (an app that starts a request and stalls holds a slot).
+    let collected = tokio::time::timeout(
+        shared.limits.header_read_timeout,
+        Limited::new(request.into_body(), shared.limits.max_body_bytes).collect(),
+    )
+    .await;
+    let Ok(collected) = collected else {
+        let mut r = error(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time");
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    };
+    let body = match collected {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return error(
