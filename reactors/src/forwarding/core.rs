@@ -7,10 +7,11 @@
 //! else. A Fulfill is answered upstream only after [`Forwarder::committed`] reports its balance change durable.
 
 use std::cmp::Reverse;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use priority_queue::PriorityQueue;
+use rustc_hash::{FxHashMap as HashMap, FxHasher};
 use serde::Serialize;
 
 use super::rates::{RateError, Rates};
@@ -183,7 +184,7 @@ pub struct Forwarder {
     inbound: HashMap<InboundId, Inbound>,
     outbound: HashMap<OutboundId, Outbound>,
     by_condition: HashMap<Condition, Vec<OutboundId>>,
-    expiries: PriorityQueue<OutboundId, Reverse<i64>>,
+    expiries: PriorityQueue<OutboundId, Reverse<i64>, std::hash::BuildHasherDefault<FxHasher>>,
     commits: HashMap<u64, PendingCommit>,
     next_outbound: OutboundId,
     next_commit: u64,
@@ -196,13 +197,13 @@ impl Forwarder {
         let first_outbound_id = config.first_outbound_id;
         Forwarder {
             config,
-            accounts: HashMap::new(),
+            accounts: HashMap::default(),
             routes: RoutingTable::new(),
-            inbound: HashMap::new(),
-            outbound: HashMap::new(),
-            by_condition: HashMap::new(),
-            expiries: PriorityQueue::new(),
-            commits: HashMap::new(),
+            inbound: HashMap::default(),
+            outbound: HashMap::default(),
+            by_condition: HashMap::default(),
+            expiries: PriorityQueue::with_default_hasher(),
+            commits: HashMap::default(),
             next_outbound: first_outbound_id,
             next_commit: 1,
             actions: VecDeque::new(),

@@ -39,6 +39,9 @@ use crate::ilp_over_http::{Credentials, HttpClient, PacketHandler};
 /// The forwarding channel.
 pub const ILP_CHANNEL: u8 = 0x71;
 
+/// Items the connector takes from one queue in one turn, after the one that woke it.
+const BATCH: usize = 128;
+
 /// The forwarding channel's descriptor: low latency (flushed as soon as the queue drains), room in the send
 /// queue for every Prepare we may have in flight to the peer plus every answer we may owe it.
 pub fn descriptor(max_in_flight_per_account: usize) -> ChannelDescriptor {
@@ -382,7 +385,7 @@ pub fn register(
         peers: HashMap::new(),
         node_accounts: HashMap::new(),
         in_process: HashMap::new(),
-        responders: HashMap::new(),
+        responders: Default::default(),
         undelivered: HashMap::new(),
         next_inbound: 1,
         committed_tx,
@@ -475,7 +478,7 @@ struct Actor {
     peers: HashMap<NodeId, PeerHandle>,
     node_accounts: HashMap<NodeId, AccountId>,
     in_process: HashMap<AccountId, mpsc::Sender<IncomingPrepare>>,
-    responders: HashMap<InboundId, Responder>,
+    responders: rustc_hash::FxHashMap<InboundId, Responder>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
     next_inbound: InboundId,
     committed_tx: mpsc::UnboundedSender<Committed>,
@@ -502,28 +505,62 @@ impl Actor {
             timer.set(self.core.next_timeout().map(|t| self.clock.instant(t)));
             tokio::select! {
                 ev = ctx.events.recv(), if events_open => match ev {
-                    Some(ev) => self.on_reactor_event(ev),
+                    Some(ev) => {
+                        self.on_reactor_event(ev);
+                        // Whatever else is already waiting is taken in the same turn (bounded), so a busy link
+                        // costs one wake-up per batch, not per packet.
+                        for _ in 0..BATCH {
+                            let Ok(ev) = ctx.events.try_recv() else { break };
+                            self.on_reactor_event(ev);
+                        }
+                    }
                     None => events_open = false,
                 },
                 cmd = commands.recv(), if commands_open => match cmd {
-                    Some(cmd) => self.on_command(cmd).await,
+                    Some(cmd) => {
+                        self.on_command(cmd).await;
+                        for _ in 0..BATCH {
+                            let Ok(cmd) = commands.try_recv() else { break };
+                            self.on_command(cmd).await;
+                        }
+                    }
                     None => commands_open = false,
                 },
                 Some(c) = committed.recv() => {
-                    if let Err(e) = &c.result {
-                        error!(self.logger, "cannot make a balance change durable; the Fulfill becomes T00"; "error" => %e);
+                    self.on_committed(c);
+                    for _ in 0..BATCH {
+                        let Ok(c) = committed.try_recv() else { break };
+                        self.on_committed(c);
                     }
-                    self.core.committed(c.id, c.result.is_ok());
                 }
-                Some(o) = outcomes.recv() => match o.result {
-                    Ok(reply) => { self.core.reply(&o.account, o.id, reply); }
-                    Err(reason) => self.core.send_failed(o.id, &reason),
-                },
+                Some(o) = outcomes.recv() => {
+                    self.on_outcome(o);
+                    for _ in 0..BATCH {
+                        let Ok(o) = outcomes.try_recv() else { break };
+                        self.on_outcome(o);
+                    }
+                }
                 () = timer.wait() => self.core.expire(self.clock.now()),
             }
             self.carry_out();
         }
         debug!(self.logger, "connector stopped");
+    }
+
+    fn on_committed(&mut self, c: Committed) {
+        if let Err(e) = &c.result {
+            error!(self.logger, "cannot make a balance change durable; the Fulfill becomes T00"; "error" => %e);
+        }
+        self.core.committed(c.id, c.result.is_ok());
+    }
+
+    fn on_outcome(&mut self, o: Outcome) {
+        match o.result {
+            Ok(reply) => {
+                self.core.reply(&o.account, o.id, reply);
+            }
+            Err(reason) => self.core.send_failed(o.id, &reason),
+        }
     }
 
     fn carry_out(&mut self) {
