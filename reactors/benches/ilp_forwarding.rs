@@ -181,6 +181,54 @@ async fn ilp_line(n: u64) -> serde_json::Value {
     })
 }
 
+/// One connector, no p2p: sender → A → receiver, both in process, with A's durable store.
+async fn one_connector(n: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let (switch, a) = connector(
+        Arc::new(NodeKey::generate()),
+        "test.a",
+        vec![spec("sender", Relation::Child, None), spec("receiver", Relation::Child, None)],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let mut receiver = a.attach("receiver", 8192).await.unwrap();
+    tokio::spawn(async move {
+        while let Some(i) = receiver.recv().await {
+            let n = u64::from_be_bytes(i.prepare.data[..8].try_into().unwrap());
+            i.reply(Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }));
+        }
+    });
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut senders = JoinSet::new();
+    for _ in 0..WINDOW {
+        let (a, next) = (a.clone(), next.clone());
+        senders.spawn(async move {
+            let sender = AccountId::new("sender").unwrap();
+            let destination = Address::parse("test.a.receiver.bench").unwrap();
+            loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if k >= n {
+                    break;
+                }
+                let p = Prepare {
+                    amount: 100,
+                    expires_at: Timestamp::now().plus_ms(30_000),
+                    execution_condition: condition_of(&fulfillment(k)),
+                    destination: destination.clone(),
+                    data: Bytes::copy_from_slice(&k.to_be_bytes()),
+                };
+                assert!(matches!(a.prepare(sender.clone(), p).await, Reply::Fulfill(_)));
+            }
+        });
+    }
+    while senders.join_next().await.is_some() {}
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    switch.stop().await;
+    rate
+}
+
 /// The forwarding core alone: one account to another, every Prepare fulfilled, commits acknowledged at once.
 fn core_only(n: u64) -> f64 {
     let now = Timestamp::now();
@@ -301,6 +349,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let ilp = rt.block_on(ilp_line(n));
     let echo = rt.block_on(p2p_echo(n));
+    let one = rt.block_on(one_connector(n));
     let core = core_only(n * 5);
     let pps = ilp["prepares_per_second"].as_f64().unwrap();
     let cpu = ilp["cpu_us_per_prepare_per_node"].as_f64().unwrap();
@@ -311,6 +360,7 @@ fn main() {
         "baselines": {
             "p2p_echo_round_trips_per_second": echo.round(),
             "core_only_prepares_per_second": core.round(),
+            "one_connector_in_process_prepares_per_second": one.round(),
             "ilp_over_p2p_echo": (pps / echo * 1000.0).round() / 1000.0,
             "ilp_over_core_only": (pps / core * 1000.0).round() / 1000.0,
         },
