@@ -29,7 +29,7 @@ use serde_json::json;
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinSet;
 
-const WINDOW: usize = 512;
+const WINDOW: usize = 2048;
 
 fn spec(id: &str, relation: Relation, node_id: Option<String>) -> AccountSpec {
     AccountSpec {
@@ -59,8 +59,14 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// The switch settings of every node in the benchmark: the references' default rate limit (5,120,000 bytes per
+/// second each way) would cap a link at about 45,000 Prepares per second, so it is lifted, as an ILP operator
+/// would (`[p2p] send_rate` and `recv_rate`, 0 = unlimited).
 fn switch_config() -> SwitchConfig {
-    SwitchConfig::new("127.0.0.1:0".parse().unwrap(), "bench")
+    let mut c = SwitchConfig::new("127.0.0.1:0".parse().unwrap(), "bench");
+    c.connection.send_rate = 0;
+    c.connection.recv_rate = 0;
+    c
 }
 
 async fn connector(

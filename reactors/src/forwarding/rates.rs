@@ -102,6 +102,18 @@ impl Rates {
         to_code: &str,
         to_scale: u8,
     ) -> Result<u64, RateError> {
+        // The common case, one asset on both sides and no spread, needs no wide arithmetic.
+        if from_code == to_code && self.spread.is_zero() {
+            let shift = |d: u8| 10u64.checked_pow(u32::from(d));
+            return match to_scale.cmp(&from_scale) {
+                std::cmp::Ordering::Equal => Ok(amount),
+                std::cmp::Ordering::Less => Ok(shift(from_scale - to_scale).map_or(0, |p| amount / p)),
+                std::cmp::Ordering::Greater => shift(to_scale - from_scale)
+                    .and_then(|p| amount.checked_mul(p))
+                    .ok_or(RateError::Overflow)
+                    .or_else(|e| if amount == 0 { Ok(0) } else { Err(e) }),
+            };
+        }
         // value_out = amount × price_from / price_to × 10^(to_scale − from_scale) × (1 − spread)
         let (pf, pt) = if from_code == to_code {
             (Decimal { mantissa: 1, exponent: 0 }, Decimal { mantissa: 1, exponent: 0 })
@@ -153,6 +165,21 @@ mod tests {
         assert_eq!(r.convert(u64::MAX, "USD", 0, "USD", 1), Err(RateError::Overflow));
         assert_eq!(r.convert(u64::MAX, "USD", 255, "USD", 0), Ok(0));
         assert_eq!(r.convert(0, "USD", 0, "USD", 255), Ok(0));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_wide_arithmetic() {
+        let fast = rates("0", &[]);
+        let wide = rates("0", &[("USD", "1"), ("USX", "1")]);
+        for amount in [0u64, 1, 999, 1234, 10_000, u64::MAX / 7, u64::MAX] {
+            for (from, to) in [(9u8, 9u8), (9, 6), (6, 9), (0, 19), (0, 20), (255, 0), (0, 255), (2, 4)] {
+                assert_eq!(
+                    fast.convert(amount, "USD", from, "USD", to),
+                    wide.convert(amount, "USD", from, "USX", to),
+                    "{amount} {from}->{to}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The routing table: longest-prefix match on segment boundaries over configured routes, local accounts
 //! (children under our address), learned routes, and a default route to a parent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
