@@ -183,7 +183,8 @@ pub struct Forwarder {
     routes: RoutingTable,
     inbound: HashMap<InboundId, Inbound>,
     outbound: HashMap<OutboundId, Outbound>,
-    by_condition: HashMap<Condition, Vec<OutboundId>>,
+    // The latest open Prepare per condition, for coalescing copies.
+    by_condition: HashMap<Condition, OutboundId>,
     expiries: PriorityQueue<OutboundId, Reverse<i64>, std::hash::BuildHasherDefault<FxHasher>>,
     commits: HashMap<u64, PendingCommit>,
     next_outbound: OutboundId,
@@ -581,21 +582,18 @@ impl Forwarder {
         let us = self.config.address.clone();
         // Duplicate in flight: same condition, destination and data to the same next hop, with at least this
         // amount, expiring no later. The next hop sees it once; every copy gets its answer.
-        if let Some(ids) = self.by_condition.get(&prepare.execution_condition) {
-            for out_id in ids {
-                if let Some(o) = self.outbound.get_mut(out_id)
-                    && o.to == to
-                    && o.prepare.destination == prepare.destination
-                    && o.prepare.data == prepare.data
-                    && o.prepare.amount >= prepare.amount
-                    // The copy waits for the open Prepare's answer: only if that comes no later than the copy's
-                    // own outgoing expiry (else its sender may have given up by the time we credit it).
-                    && o.prepare.expires_at <= prepare.expires_at
-                {
-                    o.waiting.push(id);
-                    return;
-                }
-            }
+        if let Some(out_id) = self.by_condition.get(&prepare.execution_condition)
+            && let Some(o) = self.outbound.get_mut(out_id)
+            && o.to == to
+            && o.prepare.destination == prepare.destination
+            && o.prepare.data == prepare.data
+            && o.prepare.amount >= prepare.amount
+            // The copy waits for the open Prepare's answer: only if that comes no later than the copy's own
+            // outgoing expiry (else its sender may have given up by the time we credit it).
+            && o.prepare.expires_at <= prepare.expires_at
+        {
+            o.waiting.push(id);
+            return;
         }
         let max_in_flight = self.config.max_in_flight_per_account;
         let Some(next) = self.accounts.get_mut(&to) else { return };
@@ -617,7 +615,7 @@ impl Forwarder {
         next.stats.prepares_out += 1;
         let out_id = self.next_outbound;
         self.next_outbound = self.next_outbound.wrapping_add(1);
-        self.by_condition.entry(prepare.execution_condition).or_default().push(out_id);
+        self.by_condition.insert(prepare.execution_condition, out_id);
         self.expiries.push(out_id, Reverse(prepare.expires_at.unix_ms()));
         self.outbound.insert(out_id, Outbound { to: to.clone(), prepare: prepare.clone(), waiting: vec![id] });
         self.actions.push_back(Action::Forward { to, id: out_id, prepare });
@@ -632,11 +630,8 @@ impl Forwarder {
     fn take_outbound(&mut self, out_id: OutboundId) -> Option<Outbound> {
         let o = self.outbound.remove(&out_id)?;
         self.expiries.remove(&out_id);
-        if let Some(ids) = self.by_condition.get_mut(&o.prepare.execution_condition) {
-            ids.retain(|i| *i != out_id);
-            if ids.is_empty() {
-                self.by_condition.remove(&o.prepare.execution_condition);
-            }
+        if self.by_condition.get(&o.prepare.execution_condition) == Some(&out_id) {
+            self.by_condition.remove(&o.prepare.execution_condition);
         }
         Some(o)
     }
@@ -708,15 +703,14 @@ impl Forwarder {
     /// The store has made commit `id` durable (`ok`), or failed to.
     pub fn committed(&mut self, id: u64, ok: bool) {
         let Some(c) = self.commits.remove(&id) else { return };
-        let us = self.config.address.clone();
-        let mut touched = Vec::new();
         if ok && c.amount_out > 0 {
             if let Some(s) = self.accounts.get_mut(&c.to) {
                 s.balance -= i128::from(c.amount_out);
             }
-            touched.push(c.to.clone());
+            self.check_settlement(&c.to);
         }
         self.release_outbound(&c.to, c.amount_out);
+        let mut failed = Vec::new();
         for inbound in c.waiting {
             let Some(i) = self.inbound.get(&inbound) else { continue };
             let (from, amount) = (i.from.clone(), i.amount);
@@ -727,29 +721,24 @@ impl Forwarder {
                     s.stats.fulfilled_in += 1;
                 }
                 if amount > 0 {
-                    touched.push(from);
+                    self.check_settlement(&from);
                 }
                 self.actions.push_back(Action::Respond { id: inbound, reply: Reply::Fulfill(c.fulfill.clone()) });
             } else {
                 let reject = Reject::new(
                     ErrorCode::T00_INTERNAL_ERROR,
-                    &us,
+                    &self.config.address,
                     "internal error: the balance change could not be recorded.",
                 );
                 self.reject_inbound(inbound, &from, reject);
+                failed.push(from);
             }
         }
         if !ok {
-            touched.push(c.to);
-            touched.sort();
-            touched.dedup();
-            self.actions.push_back(Action::Event(ForwardingEvent::CommitFailed { accounts: touched }));
-            return;
-        }
-        touched.sort();
-        touched.dedup();
-        for account in touched {
-            self.check_settlement(&account);
+            failed.push(c.to);
+            failed.sort();
+            failed.dedup();
+            self.actions.push_back(Action::Event(ForwardingEvent::CommitFailed { accounts: failed }));
         }
     }
 
