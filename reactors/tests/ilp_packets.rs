@@ -46,11 +46,14 @@ proptest! {
         let bytes = p.encode();
         let decoded = Packet::decode(&bytes).unwrap();
         prop_assert_eq!(&decoded, &p);
+        prop_assert_eq!(&Packet::decode_shared(&bytes).unwrap(), &p);
         prop_assert_eq!(decoded.encode(), bytes);
     }
 
     #[test]
     fn arbitrary_bytes_never_panic_and_what_decodes_is_canonical(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let shared = Packet::decode_shared(&Bytes::from(bytes.clone()));
+        prop_assert_eq!(&shared, &Packet::decode(&bytes));
         if let Ok(p) = Packet::decode(&bytes) {
             prop_assert_eq!(&p.encode()[..], &bytes[..]);
         }

@@ -160,11 +160,44 @@ struct Inbound {
     amount: u64,
 }
 
+/// The inbound Prepares one forwarded Prepare answers: one, plus any coalesced copies (no allocation for the one).
+#[derive(Debug)]
+struct Waiting {
+    first: InboundId,
+    more: Vec<InboundId>,
+}
+
+impl Waiting {
+    fn one(id: InboundId) -> Waiting {
+        Waiting { first: id, more: Vec::new() }
+    }
+
+    fn push(&mut self, id: InboundId) {
+        self.more.push(id);
+    }
+
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &InboundId> {
+        std::iter::once(&self.first).chain(self.more.iter())
+    }
+}
+
+impl IntoIterator for Waiting {
+    type Item = InboundId;
+    type IntoIter = std::iter::Chain<std::iter::Once<InboundId>, std::vec::IntoIter<InboundId>>;
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self.first).chain(self.more)
+    }
+}
+
 #[derive(Debug)]
 struct Outbound {
     to: AccountId,
     prepare: Prepare,
-    waiting: Vec<InboundId>,
+    waiting: Waiting,
 }
 
 #[derive(Debug)]
@@ -172,7 +205,7 @@ struct PendingCommit {
     to: AccountId,
     amount_out: u64,
     fulfill: Fulfill,
-    waiting: Vec<InboundId>,
+    waiting: Waiting,
 }
 
 /// The forwarding state machine.
@@ -617,7 +650,7 @@ impl Forwarder {
         self.next_outbound = self.next_outbound.wrapping_add(1);
         self.by_condition.insert(prepare.execution_condition, out_id);
         self.expiries.push(out_id, Reverse(prepare.expires_at.unix_ms()));
-        self.outbound.insert(out_id, Outbound { to: to.clone(), prepare: prepare.clone(), waiting: vec![id] });
+        self.outbound.insert(out_id, Outbound { to: to.clone(), prepare: prepare.clone(), waiting: Waiting::one(id) });
         self.actions.push_back(Action::Forward { to, id: out_id, prepare });
     }
 
@@ -678,7 +711,7 @@ impl Forwarder {
                     }
                 };
                 add(&o.to, -i128::from(o.prepare.amount));
-                for inbound in &o.waiting {
+                for inbound in o.waiting.iter() {
                     if let Some(i) = self.inbound.get(inbound) {
                         add(&i.from, i128::from(i.amount));
                     }

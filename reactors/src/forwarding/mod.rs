@@ -33,8 +33,9 @@ use crate::accounts::store::{
     AccountSource, Committed, SettlementKind, SettlementRecord, Store, StoreError, StoredAccount,
 };
 use crate::accounts::{Account, AccountError, AccountId, AccountSpec, Link};
-use crate::ilp::{Address, ErrorCode, Prepare, Reject, Reply, Timestamp};
+use crate::ilp::{Address, ErrorCode, Packet, Prepare, Reject, Reply, Timestamp};
 use crate::ilp_over_http::{Credentials, HttpClient, PacketHandler};
+use prost::Message as _;
 
 /// The forwarding channel.
 pub const ILP_CHANNEL: u8 = 0x71;
@@ -710,13 +711,14 @@ impl Actor {
                     let _ = self.events.send(IlpEvent::LinkDown { account });
                 }
             }
-            ReactorEvent::Message { peer, msg, received_at, .. } => self.on_frame(peer, &msg, received_at),
+            ReactorEvent::Message { peer, msg, received_at, .. } => self.on_frame(peer, msg, received_at),
         }
     }
 
-    fn on_frame(&mut self, peer: NodeId, msg: &[u8], received_at: Instant) {
+    fn on_frame(&mut self, peer: NodeId, msg: bytes::Bytes, received_at: Instant) {
         let Some(handle) = self.peers.get(&peer).cloned() else { return };
-        let frame = match IlpFrame::from_bytes(msg) {
+        // Decoding from `Bytes` shares the message's memory: the packet and its data are not copied.
+        let frame = match IlpFrame::decode(msg) {
             Ok(f) => f,
             Err(e) => {
                 warn!(self.logger, "malformed ILP frame; disconnecting the peer"; "peer" => %peer, "error" => %e);
@@ -746,7 +748,12 @@ impl Actor {
                     Reject::new(ErrorCode::F02_UNREACHABLE, &us, "no ILP account for this peer."),
                 );
             };
-            match Prepare::decode(&frame.packet) {
+            let prepare = match Packet::decode_shared(&frame.packet) {
+                Ok(Packet::Prepare(p)) => Ok(p),
+                Ok(_) => Err(crate::ilp::PacketError::NotAPrepare(frame.packet[0])),
+                Err(e) => Err(e),
+            };
+            match prepare {
                 Ok(prepare) => {
                     let id = self.next_inbound;
                     self.next_inbound += 1;
@@ -766,8 +773,10 @@ impl Actor {
         }
         // Anything else answers one of our Prepares to this peer's account; unknown IDs are ignored by the core.
         let Some(account) = account else { return };
-        let reply = match Reply::decode(&frame.packet) {
-            Ok(reply) => reply,
+        let reply = match Packet::decode_shared(&frame.packet) {
+            Ok(Packet::Fulfill(f)) => Reply::Fulfill(f),
+            Ok(Packet::Reject(r)) => Reply::Reject(r),
+            Ok(Packet::Prepare(_)) => return,
             Err(e) => Reply::Reject(Reject::new(
                 ErrorCode::F02_UNREACHABLE,
                 &us,

@@ -261,12 +261,12 @@ impl Prepare {
         }
     }
 
-    fn decode_contents(r: &mut Reader<'_>) -> Result<Prepare, PacketError> {
+    fn decode_contents(r: &mut Reader<'_>, share: Option<&Bytes>) -> Result<Prepare, PacketError> {
         let amount = r.u64("amount")?;
         let expires_at = Timestamp::parse(r.bytes(17, "expiresAt")?)?;
         let execution_condition = r.array("executionCondition")?;
         let destination = address(r.var_octets("destination", MAX_ADDRESS_LEN)?, "destination")?;
-        let data = Bytes::copy_from_slice(r.var_octets("data", MAX_DATA_LEN)?);
+        let data = data_of(r.var_octets("data", MAX_DATA_LEN)?, share);
         Ok(Prepare { amount, expires_at, execution_condition, destination, data })
     }
 }
@@ -307,6 +307,15 @@ impl Packet {
     /// Decodes any ILP packet, strictly: canonical lengths, no trailing bytes, valid timestamps and addresses,
     /// data within 32,767 bytes.
     pub fn decode(bytes: &[u8]) -> Result<Packet, PacketError> {
+        Packet::decode_from(bytes, None)
+    }
+
+    /// As [`Packet::decode`], but the data of the packet shares `bytes`' memory instead of being copied.
+    pub fn decode_shared(bytes: &Bytes) -> Result<Packet, PacketError> {
+        Packet::decode_from(bytes, Some(bytes))
+    }
+
+    fn decode_from(bytes: &[u8], share: Option<&Bytes>) -> Result<Packet, PacketError> {
         let mut outer = Reader::new(bytes);
         let kind = outer.u8("type")?;
         if !(TYPE_PREPARE..=TYPE_REJECT).contains(&kind) {
@@ -318,10 +327,10 @@ impl Packet {
         }
         let mut r = Reader::new(contents);
         let packet = match kind {
-            TYPE_PREPARE => Packet::Prepare(Prepare::decode_contents(&mut r)?),
+            TYPE_PREPARE => Packet::Prepare(Prepare::decode_contents(&mut r, share)?),
             TYPE_FULFILL => {
                 let fulfillment = r.array("fulfillment")?;
-                let data = Bytes::copy_from_slice(r.var_octets("data", MAX_DATA_LEN)?);
+                let data = data_of(r.var_octets("data", MAX_DATA_LEN)?, share);
                 Packet::Fulfill(Fulfill { fulfillment, data })
             }
             _ => {
@@ -334,7 +343,7 @@ impl Packet {
                 let message = std::str::from_utf8(r.var_octets("message", MAX_MESSAGE_LEN)?)
                     .map_err(|_| PacketError::MessageNotUtf8)?
                     .to_owned();
-                let data = Bytes::copy_from_slice(r.var_octets("data", MAX_DATA_LEN)?);
+                let data = data_of(r.var_octets("data", MAX_DATA_LEN)?, share);
                 Packet::Reject(Reject { code: ErrorCode(code), triggered_by, message, data })
             }
         };
@@ -342,6 +351,14 @@ impl Packet {
             return Err(PacketError::TrailingBytes(r.remaining()));
         }
         Ok(packet)
+    }
+}
+
+/// `slice` (a part of `share`, when given) as `Bytes`: shared if possible, else copied.
+fn data_of(slice: &[u8], share: Option<&Bytes>) -> Bytes {
+    match share {
+        Some(b) => b.slice_ref(slice),
+        None => Bytes::copy_from_slice(slice),
     }
 }
 
