@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding            # ~30 s
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --quick
+//! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --line-only   # no baselines (for a profiler)
 //! ```
 //!
 //! sender → A → B → receiver: A and B are two connectors with their own switches, linked by a secret connection
@@ -28,6 +29,10 @@ use ledgerwire_types::{HostAddress, NodeKey, WireProfile};
 use serde_json::json;
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinSet;
+
+/// The allocator the `ledgerwire` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const WINDOW: usize = 2048;
 
@@ -354,6 +359,11 @@ fn main() {
     let n: u64 = if quick { 20_000 } else { 200_000 };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let ilp = rt.block_on(ilp_line(n));
+    if std::env::args().any(|a| a == "--line-only") {
+        // For profiling: the two-connector line alone.
+        println!("{}", serde_json::to_string_pretty(&ilp).unwrap());
+        return;
+    }
     let echo = rt.block_on(p2p_echo(n));
     let one = rt.block_on(one_connector(n));
     let core = core_only(n * 5);
