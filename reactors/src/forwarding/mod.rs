@@ -244,10 +244,12 @@ impl Connector {
     /// Sends a Prepare from `account` (an app or in-process sender) and waits for its answer. Always answers: a
     /// stopped connector answers T00.
     pub async fn prepare(&self, account: AccountId, prepare: Prepare) -> Reply {
-        let address = self.address.borrow().clone();
         match self.ask(|reply| Command::Prepare { account, prepare, reply }).await {
             Ok(r) => r,
-            Err(_) => Reply::Reject(Reject::new(ErrorCode::T00_INTERNAL_ERROR, &address, "the connector is stopping.")),
+            Err(_) => {
+                let address = self.address.borrow().clone();
+                Reply::Reject(Reject::new(ErrorCode::T00_INTERNAL_ERROR, &address, "the connector is stopping."))
+            }
         }
     }
 
@@ -500,10 +502,18 @@ impl Actor {
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
     ) {
         let mut timer = Timer::new();
+        // The deadline the timer is set to. It is moved only when the next expiry comes sooner (or the timer has
+        // fired): a later one just costs a turn that expires nothing, cheaper than resetting the timer for
+        // every packet.
+        let mut armed: Option<Instant> = None;
         let mut events_open = true;
         let mut commands_open = true;
         while events_open || commands_open {
-            timer.set(self.core.next_timeout().map(|t| self.clock.instant(t)));
+            let next = self.core.next_timeout().map(|t| self.clock.instant(t));
+            if next.is_some() && (armed.is_none() || next < armed) {
+                timer.set(next);
+                armed = next;
+            }
             tokio::select! {
                 ev = ctx.events.recv(), if events_open => match ev {
                     Some(ev) => {
@@ -541,7 +551,11 @@ impl Actor {
                         self.on_outcome(o);
                     }
                 }
-                () = timer.wait() => self.core.expire(self.clock.now()),
+                () = timer.wait() => {
+                    armed = None;
+                    timer.set(None);
+                    self.core.expire(self.clock.now());
+                }
             }
             self.carry_out();
         }
