@@ -11,7 +11,7 @@ pub mod routing;
 pub mod rules;
 pub mod wire;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -345,8 +345,8 @@ pub fn register(
     let now = clock.now();
     let mut core = Forwarder::new(config.forwarder);
     let balances: HashMap<AccountId, i128> = balances.into_iter().collect();
-    let mut sources = HashMap::new();
-    let mut specs = HashMap::new();
+    let mut sources = HashMap::default();
+    let mut specs = HashMap::default();
     // Config accounts first: an account made through the API that collides with one of them (same node ID or
     // incoming token) is left out, loudly, rather than taking its traffic.
     let mut accounts = accounts;
@@ -385,11 +385,11 @@ pub fn register(
         store,
         specs,
         sources,
-        peers: HashMap::new(),
-        node_accounts: HashMap::new(),
-        in_process: HashMap::new(),
+        peers: HashMap::default(),
+        node_accounts: HashMap::default(),
+        in_process: HashMap::default(),
         responders: Default::default(),
-        undelivered: HashMap::new(),
+        undelivered: HashMap::default(),
         next_inbound: 1,
         committed_tx,
         outcomes_tx,
@@ -481,7 +481,7 @@ struct Actor {
     peers: HashMap<NodeId, PeerHandle>,
     node_accounts: HashMap<NodeId, AccountId>,
     in_process: HashMap<AccountId, mpsc::Sender<IncomingPrepare>>,
-    responders: rustc_hash::FxHashMap<InboundId, Responder>,
+    responders: HashMap<InboundId, Responder>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
     next_inbound: InboundId,
     committed_tx: mpsc::UnboundedSender<Committed>,
