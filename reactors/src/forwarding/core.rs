@@ -216,8 +216,9 @@ pub struct Forwarder {
     routes: RoutingTable,
     inbound: HashMap<InboundId, Inbound>,
     outbound: HashMap<OutboundId, Outbound>,
-    // The latest open Prepare per condition, for coalescing copies.
-    by_condition: HashMap<Condition, OutboundId>,
+    // The latest open Prepare per condition, for coalescing copies. Senders choose conditions: this map gets a
+    // seeded hasher, so nobody can make its lookups collide.
+    by_condition: std::collections::HashMap<Condition, OutboundId>,
     expiries: PriorityQueue<OutboundId, Reverse<i64>, std::hash::BuildHasherDefault<FxHasher>>,
     commits: HashMap<u64, PendingCommit>,
     next_outbound: OutboundId,
@@ -235,7 +236,7 @@ impl Forwarder {
             routes: RoutingTable::new(),
             inbound: HashMap::default(),
             outbound: HashMap::default(),
-            by_condition: HashMap::default(),
+            by_condition: std::collections::HashMap::new(),
             expiries: PriorityQueue::with_default_hasher(),
             commits: HashMap::default(),
             next_outbound: first_outbound_id,

@@ -354,15 +354,17 @@ pub fn register(
     let mut nodes_seen = std::collections::HashSet::new();
     let mut tokens_seen = std::collections::HashSet::new();
     for stored in accounts {
-        let node_taken = stored.spec.node_id.as_ref().is_some_and(|n| !nodes_seen.insert(n.clone()));
-        let token_taken = stored.spec.http.as_ref().is_some_and(|h| !tokens_seen.insert(h.incoming_token.clone()));
-        if node_taken || token_taken {
-            error!(logger, "ILP account left out: another account has the same node_id or http.incoming_token";
-                "account" => &stored.spec.id, "source" => ?stored.source);
-            continue;
-        }
         match stored.spec.validate(config.profile, true) {
             Ok(account) => {
+                let node_taken = stored.spec.node_id.as_ref().is_some_and(|n| nodes_seen.contains(n));
+                let token_taken = stored.spec.http.as_ref().is_some_and(|h| tokens_seen.contains(&h.incoming_token));
+                if node_taken || token_taken {
+                    error!(logger, "ILP account left out: another account has the same node_id or http.incoming_token";
+                        "account" => &stored.spec.id, "source" => ?stored.source);
+                    continue;
+                }
+                nodes_seen.extend(stored.spec.node_id.clone());
+                tokens_seen.extend(stored.spec.http.as_ref().map(|h| h.incoming_token.clone()));
                 let balance = balances.get(&account.id).copied().unwrap_or(0);
                 sources.insert(account.id.clone(), stored.source);
                 specs.insert(account.id.clone(), stored.spec.clone());
@@ -529,9 +531,21 @@ impl Actor {
                 },
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(cmd) => {
-                        self.on_command(cmd).await;
+                        let mut next = Some(cmd);
+                        // Prepares waiting behind it are taken in the same turn; a command that waits for the
+                        // store (account or settlement changes) ends the batch, after what is due has gone out.
                         for _ in 0..BATCH {
-                            let Ok(cmd) = commands.try_recv() else { break };
+                            let Some(cmd) = next.take() else { break };
+                            if !matches!(cmd, Command::Prepare { .. }) {
+                                self.carry_out();
+                                self.on_command(cmd).await;
+                                break;
+                            }
+                            self.on_command(cmd).await;
+                            next = commands.try_recv().ok();
+                        }
+                        if let Some(cmd) = next {
+                            self.carry_out();
                             self.on_command(cmd).await;
                         }
                     }
@@ -762,7 +776,9 @@ impl Actor {
                     Reject::new(ErrorCode::F02_UNREACHABLE, &us, "no ILP account for this peer."),
                 );
             };
-            let prepare = match Packet::decode_shared(&frame.packet) {
+            // A Prepare is held until it is answered: its data is copied out of the connection's read buffer (a
+            // shared slice would keep the whole buffer alive that long). Answers are passed on at once: shared.
+            let prepare = match Packet::decode(&frame.packet) {
                 Ok(Packet::Prepare(p)) => Ok(p),
                 Ok(_) => Err(crate::ilp::PacketError::NotAPrepare(frame.packet[0])),
                 Err(e) => Err(e),
@@ -911,6 +927,13 @@ impl Actor {
             if spec.node_id.is_some() && spec.node_id == other_spec.node_id {
                 return Err(ConnectorError::Duplicate { field: "node_id", other: other.clone() });
             }
+        }
+        // A removed account with Prepares still open keeps its peer until they finish.
+        if let Some(node) = account.node_id()
+            && let Some(old) =
+                self.core.retiring().into_iter().find(|a| a.node_id() == Some(node) && a.id != account.id)
+        {
+            return Err(ConnectorError::Duplicate { field: "node_id", other: old.id.clone() });
         }
         if source == AccountSource::Api && self.sources.get(&account.id) == Some(&AccountSource::Config) {
             return Err(ConnectorError::FromConfig(account.id));
