@@ -27,7 +27,7 @@ use ledgerwire_reactors::forwarding::{self, Connector, ConnectorConfig, IlpEvent
 use ledgerwire_reactors::ilp::{Address, Fulfill, Prepare, Reply, Timestamp, condition_of};
 use ledgerwire_types::{HostAddress, NodeKey, WireProfile};
 use serde_json::json;
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 /// The allocator the `ledgerwire` binary uses.
@@ -37,21 +37,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const WINDOW: usize = 2048;
 
 fn spec(id: &str, relation: Relation, node_id: Option<String>) -> AccountSpec {
-    AccountSpec {
-        id: id.into(),
-        relation,
-        asset_code: "USD".into(),
-        asset_scale: 9,
-        node_id,
-        http: None,
-        max_packet_amount: None,
-        min_balance: None,
-        max_balance: None,
-        settle_threshold: None,
-        settle_to: None,
-        rate_limit: None,
-        throughput_limit: None,
-    }
+    AccountSpec { node_id, ..AccountSpec::new(id, relation, "USD", 9) }
 }
 
 /// Process CPU time (user + system), from /proc/self/stat.
@@ -107,6 +93,51 @@ fn fulfillment(n: u64) -> [u8; 32] {
     f
 }
 
+/// Runs `n` requests with `WINDOW` of them in flight: `request(k)` is awaited for each `k` in `0..n`. Returns the
+/// elapsed time and every request's latency, sorted.
+async fn drive<F, Fut>(n: u64, request: F) -> (Duration, Vec<Duration>)
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut senders = JoinSet::new();
+    for _ in 0..WINDOW {
+        let (request, next) = (request.clone(), next.clone());
+        senders.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if k >= n {
+                    return latencies;
+                }
+                let t = Instant::now();
+                request(k).await;
+                latencies.push(t.elapsed());
+            }
+        });
+    }
+    let mut all = Vec::with_capacity(n as usize);
+    while let Some(l) = senders.join_next().await {
+        all.extend(l.unwrap());
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    (elapsed, all)
+}
+
+/// A Prepare of 100 to `destination` whose fulfillment is `fulfillment(k)`.
+fn bench_prepare(k: u64, destination: &Address) -> Prepare {
+    Prepare {
+        amount: 100,
+        expires_at: Timestamp::now().plus_ms(30_000),
+        execution_condition: condition_of(&fulfillment(k)),
+        destination: destination.clone(),
+        data: Bytes::copy_from_slice(&k.to_be_bytes()),
+    }
+}
+
 async fn ilp_line(n: u64) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let profile = WireProfile::Tm2;
@@ -140,42 +171,20 @@ async fn ilp_line(n: u64) -> serde_json::Value {
     sa.dial(addr, false).await.unwrap();
     while !matches!(ea.recv().await.unwrap(), IlpEvent::LinkUp { account } if account.as_str() == "b") {}
 
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
     let cpu0 = cpu_time();
-    let started = Instant::now();
-    let mut senders = JoinSet::new();
-    for _ in 0..WINDOW {
-        let (a, next, latencies) = (a.clone(), next.clone(), latencies.clone());
-        senders.spawn(async move {
-            let sender = AccountId::new("sender").unwrap();
-            let destination = Address::parse("test.b.receiver.bench").unwrap();
-            let mut mine = Vec::new();
-            loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if k >= n {
-                    break;
-                }
-                let p = Prepare {
-                    amount: 100,
-                    expires_at: Timestamp::now().plus_ms(30_000),
-                    execution_condition: condition_of(&fulfillment(k)),
-                    destination: destination.clone(),
-                    data: Bytes::copy_from_slice(&k.to_be_bytes()),
-                };
-                let t = Instant::now();
-                let reply = a.prepare(sender.clone(), p).await;
+    let (sender, destination) = (AccountId::new("sender").unwrap(), Address::parse("test.b.receiver.bench").unwrap());
+    let request = {
+        let a = a.clone();
+        move |k| {
+            let (a, sender, p) = (a.clone(), sender.clone(), bench_prepare(k, &destination));
+            async move {
+                let reply = a.prepare(sender, p).await;
                 assert!(matches!(reply, Reply::Fulfill(_)), "{reply:?}");
-                mine.push(t.elapsed());
             }
-            latencies.lock().await.extend(mine);
-        });
-    }
-    while senders.join_next().await.is_some() {}
-    let elapsed = started.elapsed();
+        }
+    };
+    let (elapsed, lat) = drive(n, request).await;
     let cpu = cpu_time() - cpu0;
-    let mut lat = std::mem::take(&mut *latencies.lock().await);
-    lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
     let balances: HashMap<String, String> =
         a.accounts().await.unwrap().into_iter().map(|v| (v.id.to_string(), v.balance.balance.to_string())).collect();
@@ -210,32 +219,16 @@ async fn one_connector(n: u64) -> f64 {
             i.reply(Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }));
         }
     });
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
-    let mut senders = JoinSet::new();
-    for _ in 0..WINDOW {
-        let (a, next) = (a.clone(), next.clone());
-        senders.spawn(async move {
-            let sender = AccountId::new("sender").unwrap();
-            let destination = Address::parse("test.a.receiver.bench").unwrap();
-            loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if k >= n {
-                    break;
-                }
-                let p = Prepare {
-                    amount: 100,
-                    expires_at: Timestamp::now().plus_ms(30_000),
-                    execution_condition: condition_of(&fulfillment(k)),
-                    destination: destination.clone(),
-                    data: Bytes::copy_from_slice(&k.to_be_bytes()),
-                };
-                assert!(matches!(a.prepare(sender.clone(), p).await, Reply::Fulfill(_)));
-            }
-        });
-    }
-    while senders.join_next().await.is_some() {}
-    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let (sender, destination) = (AccountId::new("sender").unwrap(), Address::parse("test.a.receiver.bench").unwrap());
+    let request = {
+        let a = a.clone();
+        move |k| {
+            let (a, sender, p) = (a.clone(), sender.clone(), bench_prepare(k, &destination));
+            async move { assert!(matches!(a.prepare(sender, p).await, Reply::Fulfill(_))) }
+        }
+    };
+    let (elapsed, _) = drive(n, request).await;
+    let rate = n as f64 / elapsed.as_secs_f64();
     switch.stop().await;
     rate
 }
@@ -330,25 +323,16 @@ async fn p2p_echo(n: u64) -> f64 {
             }
         }
     });
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
-    let mut senders = JoinSet::new();
-    for _ in 0..WINDOW {
-        let (req_tx, next) = (req_tx.clone(), next.clone());
-        senders.spawn(async move {
-            loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if k >= n {
-                    break;
-                }
-                let (done, rx) = oneshot::channel();
-                req_tx.send((k, done)).await.unwrap();
-                rx.await.unwrap();
-            }
-        });
-    }
-    while senders.join_next().await.is_some() {}
-    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let request = move |k| {
+        let req_tx = req_tx.clone();
+        async move {
+            let (done, rx) = oneshot::channel();
+            req_tx.send((k, done)).await.unwrap();
+            rx.await.unwrap();
+        }
+    };
+    let (elapsed, _) = drive(n, request).await;
+    let rate = n as f64 / elapsed.as_secs_f64();
     sa.stop().await;
     sb.stop().await;
     rate

@@ -16,21 +16,7 @@ use ledgerwire_types::{HostAddress, NodeKey, WireProfile};
 use tokio::task::JoinSet;
 
 fn spec(id: &str, relation: Relation, node_id: Option<String>) -> AccountSpec {
-    AccountSpec {
-        id: id.into(),
-        relation,
-        asset_code: "USD".into(),
-        asset_scale: 9,
-        node_id,
-        http: None,
-        max_packet_amount: None,
-        min_balance: None,
-        max_balance: None,
-        settle_threshold: None,
-        settle_to: None,
-        rate_limit: None,
-        throughput_limit: None,
-    }
+    AccountSpec { node_id, ..AccountSpec::new(id, relation, "USD", 9) }
 }
 
 struct Node {

@@ -19,21 +19,7 @@ fn id(s: &str) -> AccountId {
 }
 
 fn account(name: &str, relation: Relation, scale: u8, tweak: impl FnOnce(&mut AccountSpec)) -> Account {
-    let mut spec = AccountSpec {
-        id: name.into(),
-        relation,
-        asset_code: "USD".into(),
-        asset_scale: scale,
-        node_id: None,
-        http: None,
-        max_packet_amount: None,
-        min_balance: None,
-        max_balance: None,
-        settle_threshold: None,
-        settle_to: None,
-        rate_limit: None,
-        throughput_limit: None,
-    };
+    let mut spec = AccountSpec::new(name, relation, "USD", scale);
     tweak(&mut spec);
     spec.validate(WireProfile::Tm2, true).unwrap()
 }

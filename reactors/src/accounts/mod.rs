@@ -204,6 +204,25 @@ pub struct Account {
 }
 
 impl AccountSpec {
+    /// An account with its required fields only: no link (`node_id` and `http` unset) and no limits.
+    pub fn new(id: &str, relation: Relation, asset_code: &str, asset_scale: u8) -> AccountSpec {
+        AccountSpec {
+            id: id.into(),
+            relation,
+            asset_code: asset_code.into(),
+            asset_scale,
+            node_id: None,
+            http: None,
+            max_packet_amount: None,
+            min_balance: None,
+            max_balance: None,
+            settle_threshold: None,
+            settle_to: None,
+            rate_limit: None,
+            throughput_limit: None,
+        }
+    }
+
     /// Validates the specification. `profile` decides the notation of `node_id`. With `allow_in_process`, an
     /// account with neither `node_id` nor `http` is attached in process; otherwise that is an error.
     pub fn validate(&self, profile: WireProfile, allow_in_process: bool) -> Result<Account, AccountError> {
@@ -320,23 +339,12 @@ mod tests {
 
     fn spec() -> AccountSpec {
         AccountSpec {
-            id: "alice".into(),
-            relation: Relation::Child,
-            asset_code: "USD".into(),
-            asset_scale: 9,
-            node_id: None,
             http: Some(HttpLink {
                 url: "http://127.0.0.1:3000/ilp".into(),
                 incoming_token: "in-token-0123456789".into(),
                 outgoing_token: "out-token-0123456789".into(),
             }),
-            max_packet_amount: None,
-            min_balance: None,
-            max_balance: None,
-            settle_threshold: None,
-            settle_to: None,
-            rate_limit: None,
-            throughput_limit: None,
+            ..AccountSpec::new("alice", Relation::Child, "USD", 9)
         }
     }
 
