@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledgerwire_conn::mconnection::ChannelDescriptor;
+use ledgerwire_p2p::log_limit::LogLimit;
 use ledgerwire_p2p::{BuildError, PeerHandle, ReactorContext, ReactorEvent, Reservation, SwitchBuilder};
 use ledgerwire_types::deadline::Timer;
 use ledgerwire_types::{NodeId, WireProfile};
@@ -399,7 +400,8 @@ pub fn register(
         events: events.clone(),
         credentials: credentials_tx,
         logger,
-        rejects_logged: LogBudget::default(),
+        rejects_logged: LogLimit::new(5, Duration::from_secs(1)),
+        settlements_logged: LogLimit::new(5, Duration::from_secs(1)),
     };
     actor.refresh_indexes();
     let _ = address_tx;
@@ -434,33 +436,6 @@ impl Clock {
     }
 }
 
-/// At most a few log lines per second for events a peer or app can cause at will.
-#[derive(Debug, Default)]
-struct LogBudget {
-    second: u64,
-    used: u32,
-    skipped: u64,
-}
-
-impl LogBudget {
-    const PER_SECOND: u32 = 5;
-
-    fn allow(&mut self, now: Timestamp) -> Option<u64> {
-        let second = now.unix_ms().max(0).unsigned_abs() / 1000;
-        if second != self.second {
-            self.second = second;
-            self.used = 0;
-        }
-        if self.used < Self::PER_SECOND {
-            self.used += 1;
-            Some(std::mem::take(&mut self.skipped))
-        } else {
-            self.skipped += 1;
-            None
-        }
-    }
-}
-
 enum Responder {
     Peer { node: NodeId, request_id: u64, reservation: Option<Reservation>, expires_at: Timestamp },
     Local(oneshot::Sender<Reply>),
@@ -492,7 +467,9 @@ struct Actor {
     events: broadcast::Sender<IlpEvent>,
     credentials: watch::Sender<Arc<Credentials>>,
     logger: Logger,
-    rejects_logged: LogBudget,
+    // Lines peers and apps can cause at will: a few per second, with a count of those left out.
+    rejects_logged: LogLimit,
+    settlements_logged: LogLimit,
 }
 
 impl Actor {
@@ -605,7 +582,10 @@ impl Actor {
 
     fn on_forwarding_event(&mut self, e: ForwardingEvent) {
         if let ForwardingEvent::SettlementNeeded { account, balance, amount } = &e {
-            info!(self.logger, "settlement needed"; "account" => %account, "balance" => %balance, "amount" => amount);
+            if let Some(skipped) = self.settlements_logged.allow(Instant::now()) {
+                info!(self.logger, "settlement needed";
+                    "account" => %account, "balance" => %balance, "amount" => amount, "similar_lines_skipped" => skipped);
+            }
             let record = SettlementRecord {
                 seq: 0,
                 account: account.clone(),
@@ -666,7 +646,7 @@ impl Actor {
     fn respond(&mut self, id: InboundId, reply: Reply) {
         if let Reply::Reject(r) = &reply
             && r.triggered_by.as_ref() == Some(self.core.address())
-            && let Some(skipped) = self.rejects_logged.allow(self.clock.now())
+            && let Some(skipped) = self.rejects_logged.allow(Instant::now())
         {
             info!(self.logger, "packet rejected"; "code" => %r.code, "message" => &r.message, "similar_lines_skipped" => skipped);
         }

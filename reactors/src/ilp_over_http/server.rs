@@ -25,6 +25,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use ledgerwire_p2p::log_limit::LogLimit;
+
 use crate::accounts::AccountId;
 use crate::forwarding::rules::bad_prepare;
 use crate::ilp::{Address, Prepare, Reply};
@@ -123,7 +125,16 @@ struct Shared<H> {
     limits: HttpLimits,
     address: watch::Receiver<Address>,
     failures: Failures,
+    // Refusals an app or attacker can cause at will: a few lines per second, with a count of those left out.
+    refusals_logged: std::sync::Mutex<LogLimit>,
     logger: Logger,
+}
+
+impl<H> Shared<H> {
+    /// Whether a refusal may be logged now (`Some(lines left out since the last one)`).
+    fn refusal_log(&self) -> Option<u64> {
+        self.refusals_logged.lock().unwrap_or_else(|p| p.into_inner()).allow(tokio::time::Instant::now())
+    }
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<Full<Bytes>> {
@@ -145,7 +156,15 @@ pub async fn serve<H: PacketHandler>(
     mut shutdown: watch::Receiver<bool>,
     logger: Logger,
 ) {
-    let shared = Arc::new(Shared { handler, credentials, limits, address, failures: Failures::default(), logger });
+    let shared = Arc::new(Shared {
+        handler,
+        credentials,
+        limits,
+        address,
+        failures: Failures::default(),
+        refusals_logged: std::sync::Mutex::new(LogLimit::new(5, Duration::from_secs(1))),
+        logger,
+    });
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let refused = AtomicUsize::new(0);
     let mut connections = JoinSet::new();
@@ -276,8 +295,10 @@ async fn handle<H: PacketHandler>(
         if delay > Duration::ZERO {
             tokio::time::sleep(delay).await;
         }
-        info!(shared.logger, "ILP-over-HTTP request refused: wrong or missing token";
-            "remote" => %peer, "account" => claimed.as_deref().unwrap_or("-"));
+        if let Some(skipped) = shared.refusal_log() {
+            info!(shared.logger, "ILP-over-HTTP request refused: wrong or missing token";
+                "remote" => %peer, "account" => claimed.as_deref().unwrap_or("-"), "similar_lines_skipped" => skipped);
+        }
         let mut r = error(StatusCode::UNAUTHORIZED, "invalid authorization");
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         // A client that guesses gets a new connection (and its delay) per guess.
@@ -310,7 +331,10 @@ async fn handle<H: PacketHandler>(
         Ok(p) => p,
         Err(e) => {
             let reject = bad_prepare(&e, &shared.address.borrow());
-            info!(shared.logger, "ILP-over-HTTP body is not a Prepare"; "account" => %account, "error" => %e);
+            if let Some(skipped) = shared.refusal_log() {
+                info!(shared.logger, "ILP-over-HTTP body is not a Prepare";
+                    "account" => %account, "error" => %e, "similar_lines_skipped" => skipped);
+            }
             return error(StatusCode::BAD_REQUEST, format!("{} ({})", reject.message, reject.code));
         }
     };
