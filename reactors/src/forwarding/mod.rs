@@ -614,7 +614,7 @@ impl Actor {
             Duration::from_millis((prepare.expires_at.unix_ms() - self.clock.now().unix_ms()).max(0).unsigned_abs());
         match &account.link {
             Link::Peer(node) => {
-                let frame = IlpFrame { request_id: id, packet: prepare.encode() }.to_bytes();
+                let frame = wire::frame(id, &prepare);
                 match self.peers.get(node).map(|h| h.try_send(ILP_CHANNEL, frame)) {
                     Some(Ok(())) => {}
                     Some(Err(e)) => self.core.send_failed(id, &e.to_string()),
@@ -655,7 +655,7 @@ impl Actor {
                 let _ = tx.send(reply);
             }
             Some(Responder::Peer { node, request_id, reservation, expires_at }) => {
-                let frame = IlpFrame { request_id, packet: reply.encode() }.to_bytes();
+                let frame = wire::frame(request_id, &reply);
                 let sent = match reservation {
                     Some(r) => r.send(frame.clone()).is_ok(),
                     None => false,
@@ -737,7 +737,7 @@ impl Actor {
         let account = self.node_accounts.get(&peer).cloned();
         let us = self.core.address().clone();
         let answer = |reservation: Reservation, reject: Reject| {
-            let _ = reservation.send(IlpFrame { request_id: frame.request_id, packet: reject.encode() }.to_bytes());
+            let _ = reservation.send(wire::frame(frame.request_id, &reject));
         };
         // Type 12 is a request: whatever follows, it is answered, through room reserved now.
         if frame.packet.first() == Some(&12) {

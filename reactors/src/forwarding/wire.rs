@@ -7,8 +7,11 @@
 //! }
 //! ```
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message as _;
+use prost::encoding::{encode_varint, encoded_len_varint};
+
+use crate::ilp::packet::Encode;
 
 /// One frame on the forwarding channel.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -33,6 +36,24 @@ impl IlpFrame {
     }
 }
 
+/// The frame for `packet` with `request_id`, byte for byte what [`IlpFrame::to_bytes`] gives, with the packet
+/// written straight into the frame (one allocation, no copy).
+pub fn frame(request_id: u64, packet: &impl Encode) -> Bytes {
+    let len = packet.encoded_len();
+    let mut out = BytesMut::with_capacity(2 + encoded_len_varint(request_id) + encoded_len_varint(len as u64) + len);
+    // proto3 leaves fields at their default value out, as prost does.
+    if request_id != 0 {
+        out.put_u8(0x08);
+        encode_varint(request_id, &mut out);
+    }
+    if len != 0 {
+        out.put_u8(0x12);
+        encode_varint(len as u64, &mut out);
+        packet.encode_into(&mut out);
+    }
+    out.freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +64,22 @@ mod tests {
         assert_eq!(&f.to_bytes()[..], &[0x08, 0xac, 0x02, 0x12, 0x02, 0x0d, 0x00]);
         assert_eq!(IlpFrame::from_bytes(&f.to_bytes()), Ok(f));
         assert!(IlpFrame::from_bytes(&[0x12, 0x05, 0x00]).is_err());
+    }
+
+    #[test]
+    fn frames_written_in_place_are_the_protobuf_encoding() {
+        use crate::ilp::{Address, Fulfill, Prepare, Timestamp};
+        let prepare = Prepare {
+            amount: 7,
+            expires_at: Timestamp::from_unix_ms(1_700_000_000_000),
+            execution_condition: [3; 32],
+            destination: Address::parse("test.a.b").unwrap(),
+            data: Bytes::from(vec![9u8; 300]),
+        };
+        let fulfill = Fulfill { fulfillment: [1; 32], data: Bytes::new() };
+        for id in [0u64, 1, 300, u64::MAX] {
+            assert_eq!(frame(id, &prepare), IlpFrame { request_id: id, packet: prepare.encode() }.to_bytes());
+            assert_eq!(frame(id, &fulfill), IlpFrame { request_id: id, packet: fulfill.encode() }.to_bytes());
+        }
     }
 }

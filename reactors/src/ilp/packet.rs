@@ -228,11 +228,93 @@ pub enum Packet {
     Reject(Reject),
 }
 
-fn envelope(kind: u8, contents: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(1 + oer::length_size(contents.len()) + contents.len());
+/// The size of a variable-length octet string of `n` bytes.
+fn var_len(n: usize) -> usize {
+    oer::length_size(n) + n
+}
+
+/// Writes a packet's envelope (type and contents length) and its contents straight into `out`, in one pass.
+fn write_envelope(out: &mut BytesMut, kind: u8, contents_len: usize, contents: impl FnOnce(&mut BytesMut)) {
+    out.reserve(1 + var_len(contents_len));
     out.put_u8(kind);
-    oer::put_var_octets(&mut out, contents);
-    out.freeze()
+    oer::put_length(out, contents_len);
+    contents(out);
+}
+
+/// A packet written straight into a buffer: [`Encode::encoded_len`] bytes by [`Encode::encode_into`], so that a
+/// frame around it needs one allocation and no copy.
+pub trait Encode {
+    /// The size of the encoded packet.
+    fn encoded_len(&self) -> usize;
+    /// Appends the encoded packet to `out`.
+    fn encode_into(&self, out: &mut BytesMut);
+    /// The encoded packet.
+    fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out.freeze()
+    }
+}
+
+impl Encode for Prepare {
+    fn encoded_len(&self) -> usize {
+        let c = self.contents_len();
+        1 + var_len(c)
+    }
+
+    fn encode_into(&self, out: &mut BytesMut) {
+        write_envelope(out, TYPE_PREPARE, self.contents_len(), |c| {
+            c.put_u64(self.amount);
+            c.put_slice(&self.expires_at.to_bytes());
+            c.put_slice(&self.execution_condition);
+            oer::put_var_octets(c, self.destination.as_str().as_bytes());
+            oer::put_var_octets(c, &self.data);
+        });
+    }
+}
+
+impl Encode for Fulfill {
+    fn encoded_len(&self) -> usize {
+        1 + var_len(self.contents_len())
+    }
+
+    fn encode_into(&self, out: &mut BytesMut) {
+        write_envelope(out, TYPE_FULFILL, self.contents_len(), |c| {
+            c.put_slice(&self.fulfillment);
+            oer::put_var_octets(c, &self.data);
+        });
+    }
+}
+
+impl Encode for Reject {
+    fn encoded_len(&self) -> usize {
+        1 + var_len(self.contents_len())
+    }
+
+    fn encode_into(&self, out: &mut BytesMut) {
+        write_envelope(out, TYPE_REJECT, self.contents_len(), |c| {
+            c.put_slice(&self.code.0);
+            oer::put_var_octets(c, self.triggered_by_str().as_bytes());
+            oer::put_var_octets(c, self.message.as_bytes());
+            oer::put_var_octets(c, &self.data);
+        });
+    }
+}
+
+impl Encode for Reply {
+    fn encoded_len(&self) -> usize {
+        match self {
+            Reply::Fulfill(f) => f.encoded_len(),
+            Reply::Reject(r) => r.encoded_len(),
+        }
+    }
+
+    fn encode_into(&self, out: &mut BytesMut) {
+        match self {
+            Reply::Fulfill(f) => f.encode_into(out),
+            Reply::Reject(r) => r.encode_into(out),
+        }
+    }
 }
 
 fn address(bytes: &[u8], field: &'static str) -> Result<Address, PacketError> {
@@ -242,14 +324,11 @@ fn address(bytes: &[u8], field: &'static str) -> Result<Address, PacketError> {
 impl Prepare {
     /// Encodes the Prepare.
     pub fn encode(&self) -> Bytes {
-        let dest = self.destination.as_str().as_bytes();
-        let mut c = BytesMut::with_capacity(57 + 3 + dest.len() + 3 + self.data.len());
-        c.put_u64(self.amount);
-        c.put_slice(&self.expires_at.to_bytes());
-        c.put_slice(&self.execution_condition);
-        oer::put_var_octets(&mut c, dest);
-        oer::put_var_octets(&mut c, &self.data);
-        envelope(TYPE_PREPARE, &c)
+        self.to_bytes()
+    }
+
+    fn contents_len(&self) -> usize {
+        8 + 17 + 32 + var_len(self.destination.as_str().len()) + var_len(self.data.len())
     }
 
     /// Decodes a Prepare (any other type is [`PacketError::NotAPrepare`]).
@@ -274,23 +353,26 @@ impl Prepare {
 impl Fulfill {
     /// Encodes the Fulfill.
     pub fn encode(&self) -> Bytes {
-        let mut c = BytesMut::with_capacity(32 + 3 + self.data.len());
-        c.put_slice(&self.fulfillment);
-        oer::put_var_octets(&mut c, &self.data);
-        envelope(TYPE_FULFILL, &c)
+        self.to_bytes()
+    }
+
+    fn contents_len(&self) -> usize {
+        32 + var_len(self.data.len())
     }
 }
 
 impl Reject {
     /// Encodes the Reject.
     pub fn encode(&self) -> Bytes {
-        let by = self.triggered_by.as_ref().map(|a| a.as_str()).unwrap_or("");
-        let mut c = BytesMut::with_capacity(3 + 3 + by.len() + 3 + self.message.len() + 3 + self.data.len());
-        c.put_slice(&self.code.0);
-        oer::put_var_octets(&mut c, by.as_bytes());
-        oer::put_var_octets(&mut c, self.message.as_bytes());
-        oer::put_var_octets(&mut c, &self.data);
-        envelope(TYPE_REJECT, &c)
+        self.to_bytes()
+    }
+
+    fn triggered_by_str(&self) -> &str {
+        self.triggered_by.as_ref().map(|a| a.as_str()).unwrap_or("")
+    }
+
+    fn contents_len(&self) -> usize {
+        3 + var_len(self.triggered_by_str().len()) + var_len(self.message.len()) + var_len(self.data.len())
     }
 }
 
@@ -435,7 +517,8 @@ mod tests {
         c.put_slice(&p.execution_condition);
         oer::put_var_octets(&mut c, b"example.alice");
         oer::put_var_octets(&mut c, &vec![0u8; MAX_DATA_LEN + 1]);
-        let too_big = envelope(TYPE_PREPARE, &c);
+        let mut too_big = BytesMut::new();
+        write_envelope(&mut too_big, TYPE_PREPARE, c.len(), |out| out.put_slice(&c));
         assert!(matches!(Prepare::decode(&too_big), Err(PacketError::Oer(OerError::TooLong { field: "data", .. }))));
     }
 
