@@ -84,8 +84,19 @@ pub async fn delete_json(addr: SocketAddr, token: &str, path: &str) -> Result<Va
 }
 
 /// Follows `GET /events` and calls `on_event` with each event's JSON until the stream ends.
-pub async fn follow_events(addr: SocketAddr, token: &str, mut on_event: impl FnMut(Value)) -> Result<(), ClientError> {
+pub async fn follow_events(addr: SocketAddr, token: &str, on_event: impl FnMut(Value)) -> Result<(), ClientError> {
+    follow_events_from(addr, token, || {}, on_event).await
+}
+
+/// As [`follow_events`], calling `on_open` once the node has answered (from then on no event is missed).
+pub async fn follow_events_from(
+    addr: SocketAddr,
+    token: &str,
+    on_open: impl FnOnce(),
+    mut on_event: impl FnMut(Value),
+) -> Result<(), ClientError> {
     let mut body = send(addr, token, hyper::Method::GET, "/events", Bytes::new()).await?.into_body();
+    on_open();
     let mut pending = String::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ClientError::Http(e.to_string()))?;
