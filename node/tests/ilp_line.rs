@@ -123,7 +123,13 @@ async fn admin_api_manages_accounts_settlements_and_routes(a: &Node, total: i128
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (addr, token) = (a.admin, a.token.clone());
     let follower = tokio::spawn(async move {
-        let _ = client::follow_events_from(addr, &token, || drop(opened.send(())), |e| drop(events_tx.send(e))).await;
+        let on_open = || {
+            let _ = opened.send(());
+        };
+        let on_event = |e| {
+            let _ = events_tx.send(e);
+        };
+        let _ = client::follow_events_from(addr, &token, on_open, on_event).await;
     });
     open.await.unwrap();
     let added = client::post_json(a.admin, &a.token, "/accounts", &wallet).await.unwrap();
