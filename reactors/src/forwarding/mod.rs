@@ -610,8 +610,6 @@ impl Actor {
         let Some(account) = self.core.account(&to).cloned() else {
             return self.core.send_failed(id, "the account was removed");
         };
-        let timeout =
-            Duration::from_millis((prepare.expires_at.unix_ms() - self.clock.now().unix_ms()).max(0).unsigned_abs());
         match &account.link {
             Link::Peer(node) => {
                 let frame = wire::frame(id, &prepare);
@@ -622,6 +620,9 @@ impl Actor {
                 }
             }
             Link::Http(link) => {
+                // The app has until the Prepare expires to answer.
+                let left = prepare.expires_at.unix_ms() - self.clock.now().unix_ms();
+                let timeout = Duration::from_millis(left.max(0).unsigned_abs());
                 let (client, link, outcomes) = (self.http.clone(), link.clone(), self.outcomes_tx.clone());
                 tokio::spawn(async move {
                     let result = client
