@@ -5,7 +5,8 @@
 //! - [`NodeId`]: `SHA-256(public key)[0..20]`, printed as bech32 `g1…` (tm2) or lowercase hex (cometbft).
 //! - [`NetAddress`] and [`HostAddress`]: `id@host:port`; only the operator's own addresses may name a host.
 //! - [`atomic_file`]: crash-safe file replacement used for keys and the address book.
-//! - [`random`]: nonces, jitter and shuffles; [`deadline`]: the optional-deadline timer of `select!` loops.
+//! - [`random`]: nonces, jitter and shuffles; [`deadline`]: the optional-deadline timer of `select!` loops;
+//!   [`wall_clock`]: wall-clock time that follows tokio's clock.
 //!
 //! ```
 //! use ledgerwire_types::{NetAddress, NodeKey, WireProfile};
@@ -28,6 +29,7 @@ mod node_id;
 mod node_key;
 mod public_key;
 pub mod random;
+pub mod wall_clock;
 mod wire_profile;
 
 pub use net_address::{AddressError, Host, HostAddress, NetAddress};

@@ -34,12 +34,13 @@ pub mod wire;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ledgerwire_p2p::{
     BuildError, ChannelDescriptor, Direction, EventItem, EventStream, PeerHandle, PeerSendError, ReactorContext,
     ReactorEvent, SendError, SwitchBuilder, SwitchEvent,
 };
+use ledgerwire_types::wall_clock::WallClock;
 use ledgerwire_types::{HostAddress, NetAddress, NodeId, WireProfile, random};
 use slog::{Logger, debug, info, warn};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -243,7 +244,7 @@ pub fn register(
         })
         .ok();
     let seeds = config.seeds.iter().map(|s| (s.id(), s.clone())).collect();
-    let clock = Clock::new();
+    let clock = WallClock::new();
     let book = AddressBook::new(own_id, config.private.clone(), config.book_capacity);
     let (probed_tx, probed) = mpsc::channel(config.verify.per_interval.max(1));
     let reactor = Discovery {
@@ -272,24 +273,6 @@ pub fn register(
     Ok(DiscoveryHandle { queries: queries_tx, events, stopped })
 }
 
-/// Wall-clock seconds that advance with tokio's clock (so paused-time tests see time pass).
-#[derive(Debug)]
-struct Clock {
-    base_unix: u64,
-    base: Instant,
-}
-
-impl Clock {
-    fn new() -> Self {
-        let base_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        Clock { base_unix, base: Instant::now() }
-    }
-
-    fn now(&self) -> u64 {
-        self.base_unix + self.base.elapsed().as_secs()
-    }
-}
-
 struct PeerState {
     handle: PeerHandle,
     outbound: bool,
@@ -312,7 +295,7 @@ struct Discovery {
     peers: HashMap<NodeId, PeerState>,
     seeds: HashMap<NodeId, HostAddress>,
     recently_dialed: HashMap<NodeId, Instant>,
-    clock: Clock,
+    clock: WallClock,
     events: broadcast::Sender<DiscoveryEvent>,
     queries: mpsc::Receiver<Query>,
     switch_events: Option<EventStream>,
@@ -330,7 +313,7 @@ impl Discovery {
 
     /// Reads the book, and brings its configured entries in line with the configuration.
     fn load(&mut self) {
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         if let Some(path) = &self.config.book_file {
             let (own_id, private, capacity) = (self.own_id, self.config.private.clone(), self.config.book_capacity);
             match AddressBook::load(path, self.config.profile, own_id, private, capacity, now) {
@@ -409,7 +392,7 @@ impl Discovery {
 
     /// Credits or blames the book entry of the very address that was dialed.
     fn on_switch_event(&mut self, item: EventItem) {
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         match item {
             EventItem::Event(SwitchEvent::DialFailed { address, .. }) => {
                 if let Ok(address) = NetAddress::parse(&address, self.config.profile) {
@@ -426,7 +409,7 @@ impl Discovery {
     /// Offers the claims of connected peers again (in random order: when the queue is short of room, nobody is
     /// always first), then starts the probes that are due; each reports back through `probed`.
     fn start_probes(&mut self) {
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let mut claims: Vec<(NetAddress, std::net::SocketAddr)> =
             self.peers.values().filter_map(|p| p.claim.map(|c| (c, p.handle.info().remote_addr))).collect();
         shuffle(&mut claims);
@@ -443,7 +426,7 @@ impl Discovery {
     }
 
     fn on_probed(&mut self, address: NetAddress, verified: bool) {
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         self.verifier.finished(address, now);
         self.emit(DiscoveryEvent::Probed { address, verified });
         // Settled either way: no more offers for this claim.
@@ -466,7 +449,7 @@ impl Discovery {
     }
 
     async fn tick(&mut self) {
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let expired = self.book.expire(now);
         if expired > 0 {
             debug!(self.logger, "address book entries expired"; "count" => expired);
@@ -486,7 +469,7 @@ impl Discovery {
         if need == 0 {
             return;
         }
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         // Seeds are dialed only as a fallback below, never as ordinary peers (they hang up after answering).
         let exclude = |id: &NodeId| {
             self.peers.contains_key(id)
@@ -554,7 +537,7 @@ impl Discovery {
             ReactorEvent::PeerUp(handle) => {
                 let info = handle.info();
                 let id = handle.id();
-                let now = self.clock.now();
+                let now = self.clock.unix_secs();
                 let dialed = info.direction == Direction::Outbound;
                 let (listens_at, claim) = if dialed {
                     // We reached it: that is where it listens (what it advertises may be another of its addresses).
@@ -634,7 +617,7 @@ impl Discovery {
                 }
                 let persistent = p.persistent;
                 let source = p.handle.info().remote_addr;
-                let now = self.clock.now();
+                let now = self.clock.unix_secs();
                 let (mut new, mut invalid) = (0, invalid);
                 for a in addresses {
                     // A peer on a public address has no business sending us loopback or private addresses.
@@ -661,7 +644,7 @@ impl Discovery {
 
     /// Answers a request: up to `max_shared` connected or recently reached addresses, shuffled.
     async fn answer(&mut self, requester: NodeId) {
-        let now = self.clock.now();
+        let now = self.clock.unix_secs();
         let private = &self.config.private;
         let skip = |id: &NodeId| *id == requester || private.contains(id);
         let mut addresses = self.book.recently_reached(now, skip);

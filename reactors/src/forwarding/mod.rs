@@ -19,6 +19,7 @@ use ledgerwire_conn::mconnection::ChannelDescriptor;
 use ledgerwire_p2p::log_limit::LogLimit;
 use ledgerwire_p2p::{BuildError, PeerHandle, ReactorContext, ReactorEvent, Reservation, SwitchBuilder};
 use ledgerwire_types::deadline::Timer;
+use ledgerwire_types::wall_clock::WallClock;
 use ledgerwire_types::{NodeId, WireProfile};
 use serde::Serialize;
 use slog::{Logger, debug, error, info, warn};
@@ -409,30 +410,25 @@ pub fn register(
     Ok(Connector { commands: commands_tx, events, credentials, address })
 }
 
-/// Wall-clock time that follows tokio's clock (so paused-time tests see expiries move).
+/// Wall-clock time as ILP timestamps, following tokio's clock (so paused-time tests see expiries move).
 #[derive(Debug, Clone, Copy)]
-struct Clock {
-    wall: Timestamp,
-    base: Instant,
-}
+struct Clock(WallClock);
 
 impl Clock {
     fn new() -> Clock {
-        Clock { wall: Timestamp::now(), base: Instant::now() }
+        Clock(WallClock::new())
     }
 
     fn at(&self, instant: Instant) -> Timestamp {
-        let elapsed = instant.saturating_duration_since(self.base).as_millis();
-        self.wall.plus_ms(i64::try_from(elapsed).unwrap_or(i64::MAX))
+        Timestamp::from_unix_ms(self.0.unix_ms_at(instant))
     }
 
     fn now(&self) -> Timestamp {
-        self.at(Instant::now())
+        Timestamp::from_unix_ms(self.0.unix_ms())
     }
 
     fn instant(&self, t: Timestamp) -> Instant {
-        let ms = (t.unix_ms() - self.wall.unix_ms()).max(0);
-        self.base + Duration::from_millis(ms.unsigned_abs())
+        self.0.instant_at(t.unix_ms())
     }
 }
 
