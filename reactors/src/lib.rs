@@ -8,7 +8,7 @@
 //!   [`forwarding`] (the connector: a pure forwarding core and the reactor that drives it on channel `0x71`),
 //!   [`ildcp`], and [`ilp_over_http`] (the listener apps pay through, and the client that delivers to them).
 //!
-//! Route exchange (CCP semantics) arrives next.
+//! - [`routing`]: route exchange (CCP semantics) on channel `0x72`, feeding the connector's forwarding table.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,3 +35,4 @@ pub mod ildcp;
 pub mod ilp;
 pub mod ilp_over_http;
 pub mod ping;
+pub mod routing;

@@ -145,6 +145,16 @@ pub struct AccountSpec {
     /// Incoming amount per second (T04 above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_limit: Option<u64>,
+    /// Whether we send it our routes (default: yes unless a child).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_routes: Option<bool>,
+    /// Whether we take routes from it (default: yes unless a child).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_routes: Option<bool>,
+    /// Address prefixes it may announce routes for (default: a parent anything under our global prefix, others
+    /// only their own address and what lies under it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_prefixes: Option<Vec<String>>,
 }
 
 /// Why an account specification is invalid: the field and the reason.
@@ -201,6 +211,12 @@ pub struct Account {
     pub rate_limit: Option<u32>,
     /// Amount per second.
     pub throughput_limit: Option<u64>,
+    /// Whether we send it our routes.
+    pub send_routes: bool,
+    /// Whether we take routes from it.
+    pub receive_routes: bool,
+    /// Prefixes it may announce (`None`: by relation).
+    pub allowed_prefixes: Option<Vec<String>>,
 }
 
 impl AccountSpec {
@@ -220,6 +236,9 @@ impl AccountSpec {
             settle_to: None,
             rate_limit: None,
             throughput_limit: None,
+            send_routes: None,
+            receive_routes: None,
+            allowed_prefixes: None,
         }
     }
 
@@ -301,6 +320,13 @@ impl AccountSpec {
                 "0 would refuse every payment; leave it out for no limit",
             ));
         }
+        if let Some(list) = &self.allowed_prefixes {
+            for prefix in list {
+                crate::ilp::address::validate_prefix(prefix)
+                    .map_err(|e| AccountError::new("allowed_prefixes", format!("{prefix:?}: {e}")))?;
+            }
+        }
+        let routes_by_default = self.relation != Relation::Child;
         Ok(Account {
             id,
             relation: self.relation,
@@ -314,6 +340,9 @@ impl AccountSpec {
             settle_to,
             rate_limit: self.rate_limit,
             throughput_limit: self.throughput_limit,
+            send_routes: self.send_routes.unwrap_or(routes_by_default),
+            receive_routes: self.receive_routes.unwrap_or(routes_by_default),
+            allowed_prefixes: self.allowed_prefixes.clone(),
         })
     }
 }
@@ -365,6 +394,7 @@ mod tests {
         assert_eq!(field(AccountSpec { min_balance: Some(5), max_balance: Some(1), ..spec() }), "min_balance");
         assert_eq!(field(AccountSpec { settle_threshold: Some(-10), settle_to: Some(-20), ..spec() }), "settle_to");
         assert_eq!(field(AccountSpec { rate_limit: Some(0), ..spec() }), "rate_limit");
+        assert_eq!(field(AccountSpec { allowed_prefixes: Some(vec!["g.".into()]), ..spec() }), "allowed_prefixes");
         assert!(AccountSpec { http: None, ..spec() }.validate(WireProfile::Tm2, true).is_ok());
     }
 

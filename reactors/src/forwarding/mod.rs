@@ -30,6 +30,7 @@ use self::core::{
     AccountStats, Action, BalanceView, Forwarder, ForwarderConfig, ForwardingEvent, InboundId, OutboundId,
 };
 use self::routing::Route;
+use crate::routing::core::{RoutingAccount, RoutingInputs};
 use self::wire::IlpFrame;
 use crate::accounts::store::{
     AccountSource, Committed, SettlementKind, SettlementRecord, Store, StoreError, StoredAccount,
@@ -219,6 +220,9 @@ enum Command {
         account: String,
         reply: oneshot::Sender<Result<(), ConnectorError>>,
     },
+    SetLearned {
+        changes: Vec<(String, Option<AccountId>)>,
+    },
 }
 
 /// A handle to the connector. Cheap to clone.
@@ -228,6 +232,7 @@ pub struct Connector {
     events: broadcast::Sender<IlpEvent>,
     credentials: watch::Receiver<Arc<Credentials>>,
     address: watch::Receiver<Address>,
+    routing: watch::Receiver<Arc<RoutingInputs>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -317,6 +322,16 @@ impl Connector {
     pub fn address(&self) -> watch::Receiver<Address> {
         self.address.clone()
     }
+
+    /// What route exchange needs to know (our address, the accounts, configured routes), kept current.
+    pub fn routing_inputs(&self) -> watch::Receiver<Arc<RoutingInputs>> {
+        self.routing.clone()
+    }
+
+    /// Sets the best learned next hop of prefixes (`None` removes the learned route).
+    pub async fn set_learned_routes(&self, changes: Vec<(String, Option<AccountId>)>) -> Result<(), ConnectorError> {
+        self.commands.send(Command::SetLearned { changes }).await.map_err(|_| ConnectorError::Stopped)
+    }
 }
 
 impl PacketHandler for Connector {
@@ -343,6 +358,7 @@ pub fn register(
     let (events, _) = broadcast::channel(1024);
     let (credentials_tx, credentials) = watch::channel(Arc::new(Credentials::default()));
     let (address_tx, address) = watch::channel(config.forwarder.address.clone());
+    let (routing_tx, routing) = watch::channel(Arc::new(RoutingInputs::default()));
     let clock = Clock::new();
     let now = clock.now();
     let mut core = Forwarder::new(config.forwarder);
@@ -400,6 +416,7 @@ pub fn register(
         http: HttpClient::default(),
         events: events.clone(),
         credentials: credentials_tx,
+        routing: routing_tx,
         logger,
         rejects_logged: LogLimit::new(5, Duration::from_secs(1)),
         settlements_logged: LogLimit::new(5, Duration::from_secs(1)),
@@ -407,7 +424,7 @@ pub fn register(
     actor.refresh_indexes();
     let _ = address_tx;
     tokio::spawn(actor.run(ctx, commands, committed, outcomes));
-    Ok(Connector { commands: commands_tx, events, credentials, address })
+    Ok(Connector { commands: commands_tx, events, credentials, address, routing })
 }
 
 /// Wall-clock time as ILP timestamps, following tokio's clock (so paused-time tests see expiries move).
@@ -462,6 +479,7 @@ struct Actor {
     http: HttpClient,
     events: broadcast::Sender<IlpEvent>,
     credentials: watch::Sender<Arc<Credentials>>,
+    routing: watch::Sender<Arc<RoutingInputs>>,
     logger: Logger,
     // Lines peers and apps can cause at will: a few per second, with a count of those left out.
     rejects_logged: LogLimit,
@@ -870,7 +888,16 @@ impl Actor {
                     self.core.add_route(&prefix, account);
                     Ok(())
                 });
+                self.publish_routing_inputs();
                 let _ = reply.send(result);
+            }
+            Command::SetLearned { changes } => {
+                for (prefix, next_hop) in changes {
+                    match next_hop {
+                        Some(account) => self.core.routes_mut().insert(routing::RouteSource::Learned, &prefix, account),
+                        None => self.core.routes_mut().remove(routing::RouteSource::Learned, &prefix),
+                    }
+                }
             }
         }
         // Attached endpoints that went away take their links down.
@@ -1008,5 +1035,38 @@ impl Actor {
         }
         let credentials = Credentials::new(tokens.iter().map(|(a, t)| (a.clone(), t.as_str())));
         let _ = self.credentials.send(Arc::new(credentials));
+        self.publish_routing_inputs();
+    }
+
+    fn publish_routing_inputs(&mut self) {
+        let accounts = self
+            .core
+            .accounts()
+            .iter()
+            .map(|a| RoutingAccount {
+                id: a.id.clone(),
+                relation: a.relation,
+                node: a.node_id().copied(),
+                send_routes: a.send_routes,
+                receive_routes: a.receive_routes,
+                allowed_prefixes: a.allowed_prefixes.clone(),
+            })
+            .collect();
+        let configured = self
+            .core
+            .routes()
+            .routes()
+            .into_iter()
+            .filter(|r| r.source == routing::RouteSource::Configured)
+            .map(|r| (r.prefix, r.account))
+            .collect();
+        let inputs = RoutingInputs { address: Some(self.core.address().clone()), accounts, configured };
+        self.routing.send_if_modified(|old| {
+            let changed = **old != inputs;
+            if changed {
+                *old = Arc::new(inputs);
+            }
+            changed
+        });
     }
 }
