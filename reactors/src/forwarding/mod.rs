@@ -30,7 +30,6 @@ use self::core::{
     AccountStats, Action, BalanceView, Forwarder, ForwarderConfig, ForwardingEvent, InboundId, OutboundId,
 };
 use self::routing::Route;
-use crate::routing::core::{RoutingAccount, RoutingInputs};
 use self::wire::IlpFrame;
 use crate::accounts::store::{
     AccountSource, Committed, SettlementKind, SettlementRecord, Store, StoreError, StoredAccount,
@@ -38,6 +37,7 @@ use crate::accounts::store::{
 use crate::accounts::{Account, AccountError, AccountId, AccountSpec, Link};
 use crate::ilp::{Address, ErrorCode, Packet, Prepare, Reject, Reply, Timestamp};
 use crate::ilp_over_http::{Credentials, HttpClient, PacketHandler};
+use crate::routing::core::{RoutingAccount, RoutingInputs};
 use prost::Message as _;
 
 /// The forwarding channel.

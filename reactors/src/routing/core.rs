@@ -244,6 +244,11 @@ struct Sending {
     sync: bool,
     epoch: u32,
     due: Option<Instant>,
+    /// Prefixes whose route got worse since the last update: withdrawn at once, before the debounced update
+    /// announces what replaced them ("ghost flushing": stale paths leave the network at the speed of the links
+    /// instead of being explored one debounce at a time).
+    flush: Vec<Arc<str>>,
+    flush_at: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -346,16 +351,14 @@ impl Router {
             self.restart_table(now);
         }
         // Accounts.
-        let wanted: HashMap<AccountId, RoutingAccount> =
-            inputs.accounts.iter().filter(|a| a.relation != Relation::Child || a.send_routes || a.receive_routes)
-                .map(|a| (a.id.clone(), a.clone()))
-                .collect();
-        let gone: Vec<AccountId> = self
-            .peers
+        let wanted: HashMap<AccountId, RoutingAccount> = inputs
+            .accounts
             .iter()
-            .filter(|(id, p)| wanted.get(*id) != Some(&p.account))
-            .map(|(id, _)| id.clone())
+            .filter(|a| a.relation != Relation::Child || a.send_routes || a.receive_routes)
+            .map(|a| (a.id.clone(), a.clone()))
             .collect();
+        let gone: Vec<AccountId> =
+            self.peers.iter().filter(|(id, p)| wanted.get(*id) != Some(&p.account)).map(|(id, _)| id.clone()).collect();
         for id in gone {
             self.drop_peer(&id, now);
             self.peers.remove(&id);
@@ -377,7 +380,9 @@ impl Router {
                 .accounts
                 .iter()
                 .filter(|a| a.relation == Relation::Child)
-                .filter_map(|a| ours.with_suffix(a.id.as_str()).ok().map(|addr| (Arc::from(addr.as_str()), a.id.clone())))
+                .filter_map(|a| {
+                    ours.with_suffix(a.id.as_str()).ok().map(|addr| (Arc::from(addr.as_str()), a.id.clone()))
+                })
                 .collect(),
             None => HashMap::default(),
         };
@@ -515,8 +520,11 @@ impl Router {
             _ => return Err(CcpError::NotAllowed(from.clone())),
         };
         p.stats.updates_received += 1;
-        let table: [u8; 16] =
-            update.routing_table_id.as_slice().try_into().map_err(|_| CcpError::TableId(update.routing_table_id.len()))?;
+        let table: [u8; 16] = update
+            .routing_table_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| CcpError::TableId(update.routing_table_id.len()))?;
         let speaker = match Address::parse(&update.speaker) {
             Ok(s) if s != ours => s,
             _ => return Err(CcpError::Speaker(update.speaker.chars().take(64).collect())),
@@ -555,7 +563,9 @@ impl Router {
         r.expires_at = Some(now + hold);
         r.control_due = None;
         let mut touched = replaced;
-        if update.to_epoch > r.epoch {
+        // As ilp-connector: stale only when it ends before what we have (an update ending at our epoch may
+        // withdraw: a flush).
+        if update.to_epoch >= r.epoch {
             for prefix in &update.withdrawn_routes {
                 if let Some((k, _)) = r.routes.remove_entry(prefix.as_str()) {
                     touched.push(k);
@@ -612,7 +622,7 @@ impl Router {
         self.peers
             .values()
             .filter(|p| p.linked)
-            .flat_map(|p| [p.sending.due, p.receiving.expires_at, p.receiving.control_due])
+            .flat_map(|p| [p.sending.due, p.receiving.expires_at, p.receiving.control_due, p.sending.flush_at])
             .flatten()
             .min()
     }
@@ -636,10 +646,38 @@ impl Router {
                 self.ask_for_routes(&id, known, now);
             }
             let Some(p) = self.peers.get(&id) else { continue };
+            if p.sending.sync && !p.sending.flush.is_empty() {
+                self.send_flush(&id);
+            }
+            let Some(p) = self.peers.get(&id) else { continue };
             if p.sending.sync && p.sending.due.is_some_and(|t| t <= now) {
                 self.send_update(&id, now);
             }
         }
+    }
+
+    /// Withdraws at once, without moving the peer's epoch, the prefixes whose route got worse.
+    fn send_flush(&mut self, id: &AccountId) {
+        let Some(ours) = self.address.clone() else { return };
+        let (table, current, expiry) = (self.config.table_id, self.epoch, self.config.route_expiry);
+        let Some(p) = self.peers.get_mut(id) else { return };
+        p.sending.flush_at = None;
+        let mut withdrawn: Vec<String> = p.sending.flush.drain(..).map(|k| k.to_string()).collect();
+        withdrawn.sort();
+        withdrawn.dedup();
+        let message = CcpMessage::update(RouteUpdate {
+            routing_table_id: table.to_vec(),
+            current_epoch: current,
+            from_epoch: p.sending.epoch,
+            to_epoch: p.sending.epoch,
+            hold_down_time_ms: u32::try_from(expiry.as_millis()).unwrap_or(u32::MAX),
+            speaker: ours.to_string(),
+            new_routes: Vec::new(),
+            withdrawn_routes: withdrawn,
+        });
+        p.stats.updates_sent += 1;
+        p.stats.bytes_sent += prost::Message::encoded_len(&message) as u64;
+        self.actions.push_back(Action::Send { to: id.clone(), message });
     }
 
     /// One update to `id`: the log after its epoch (at most `max_routes_per_update` routes), or a heartbeat.
@@ -747,10 +785,8 @@ impl Router {
         let learned_before = previous.as_ref().filter(|b| b.source == RouteSource::Learned).map(|b| &b.next_hop);
         let learned_now = candidate.as_ref().filter(|b| b.source == RouteSource::Learned).map(|b| &b.next_hop);
         if learned_before != learned_now {
-            self.actions.push_back(Action::SetLearned {
-                prefix: key.to_string(),
-                next_hop: learned_now.cloned().flatten(),
-            });
+            self.actions
+                .push_back(Action::SetLearned { prefix: key.to_string(), next_hop: learned_now.cloned().flatten() });
         }
         let event = match (&previous, &candidate) {
             (None, Some(b)) => RouteEvent::RouteAdded {
@@ -768,6 +804,22 @@ impl Router {
             (None, None) => return,
         };
         self.actions.push_back(Action::Event(event));
+        let worse = match (&previous, &candidate) {
+            (Some(_), None) => true,
+            // Not strictly better: an equally long replacement may be just as stale as what it replaces.
+            (Some(a), Some(b)) => {
+                b.source == RouteSource::Learned && (a.source != RouteSource::Learned || b.path.len() >= a.path.len())
+            }
+            _ => false,
+        };
+        if worse {
+            for p in self.peers.values_mut().filter(|p| p.linked && p.sending.sync) {
+                if p.sending.flush.len() < self.config.max_routes_per_update {
+                    p.sending.flush.push(key.clone());
+                    p.sending.flush_at.get_or_insert(now);
+                }
+            }
+        }
         self.append_log(key, now);
     }
 
@@ -822,13 +874,7 @@ impl Router {
             _ => b,
         };
         let local = |next_hop: Option<AccountId>, source| {
-            Some(keep_since(Best {
-                next_hop,
-                path: Arc::from(Vec::new()),
-                auth: [0; 32],
-                source,
-                since: now,
-            }))
+            Some(keep_since(Best { next_hop, path: Arc::from(Vec::new()), auth: [0; 32], source, since: now }))
         };
         if let Some(a) = self.configured.get(prefix) {
             return local(Some(a.clone()), RouteSource::Configured);

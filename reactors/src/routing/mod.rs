@@ -46,12 +46,14 @@ pub const ROUTING_CHANNEL: u8 = 0x72;
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// The channel's descriptor: below forwarding in priority, a small send queue (an update that does not fit is
-/// sent again later, from the peer's last epoch).
+/// sent again later, from the peer's last epoch), and flushed as soon as its queue drains: convergence waits
+/// on every hop, and the connection's flush throttle (100 ms by default) would be paid on each.
 pub fn descriptor() -> ChannelDescriptor {
     ChannelDescriptor::new(ROUTING_CHANNEL, 3)
         .with_send_queue_capacity(32)
         .with_recv_buffer_capacity(2 * MAX_MESSAGE_BYTES)
         .with_recv_message_capacity(MAX_MESSAGE_BYTES)
+        .with_low_latency()
 }
 
 /// A random routing secret.
@@ -255,11 +257,7 @@ impl Actor {
         while let Some(action) = self.core.poll_action() {
             match action {
                 Action::Send { to, message } => {
-                    let handle = self
-                        .nodes
-                        .iter()
-                        .find(|(_, a)| **a == to)
-                        .and_then(|(n, _)| self.peers.get(n));
+                    let handle = self.nodes.iter().find(|(_, a)| **a == to).and_then(|(n, _)| self.peers.get(n));
                     let sent = handle.is_some_and(|h| h.try_send(ROUTING_CHANNEL, message.to_bytes()).is_ok());
                     if !sent {
                         debug!(self.logger, "route-exchange message not queued; resent later"; "account" => %to);
