@@ -14,7 +14,8 @@
 //! | `GET /accounts/{id}/balance` | balance (positive: they owe us), amounts in flight, asset |
 //! | `POST /accounts/{id}/settlements` | `{"amount": "100", "direction": "outgoing"\|"incoming", "note": "…"}` records a settlement made outside |
 //! | `GET /accounts/{id}/settlements` | the account's settlement records (needed, outgoing, incoming) |
-//! | `GET /routes` | the routing table: prefix, next-hop account, source |
+//! | `GET /routes` | the routing table: prefix, next-hop account (none: here), path, source, age |
+//! | `GET /routes/peers` | route exchange per account: state, epochs, updates and controls sent and received, bytes |
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -35,8 +36,11 @@ use ledgerwire_reactors::accounts::AccountSpec;
 use ledgerwire_reactors::accounts::store::{AccountSource, SettlementKind};
 use ledgerwire_reactors::discovery::DiscoveryHandle;
 use ledgerwire_reactors::discovery::book::Source;
+use ledgerwire_reactors::forwarding::routing::RouteSource;
 use ledgerwire_reactors::forwarding::{Connector, ConnectorError, IlpEvent};
 use ledgerwire_reactors::ping::PingHandle;
+use ledgerwire_reactors::routing::Routing;
+use ledgerwire_reactors::routing::core::RouteEvent;
 use ledgerwire_types::{HostAddress, NodeId, WireProfile};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -47,6 +51,8 @@ use tokio_stream::StreamExt;
 pub struct AdminState {
     /// The ILP connector.
     pub connector: Connector,
+    /// Route exchange, if on.
+    pub routing: Option<Routing>,
     /// The switch.
     pub switch: Switch,
     /// Ping measurements.
@@ -72,6 +78,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/accounts/{id}/balance", get(balance))
         .route("/accounts/{id}/settlements", get(settlements).post(settle))
         .route("/routes", get(routes))
+        .route("/routes/peers", get(route_peers))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -348,10 +355,50 @@ async fn settlements(State(state): State<AdminState>, Path(id): Path<String>) ->
 }
 
 async fn routes(State(state): State<AdminState>) -> Response {
-    match state.connector.routes().await {
+    let table = match state.connector.routes().await {
+        Ok(list) => list,
+        Err(e) => return connector_error(e),
+    };
+    // The default route (to the first parent) is the forwarding table's; everything else, with paths and ages,
+    // is route exchange's when it runs.
+    let default = table
+        .iter()
+        .filter(|r| r.source == RouteSource::Default)
+        .map(|r| json!({ "prefix": r.prefix, "next_hop": r.account, "path": [], "source": r.source, "age_ms": null }));
+    let rows: Vec<Value> = match &state.routing {
+        Some(routing) => match routing.routes().await {
+            Ok(list) => list.iter().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)).chain(default).collect(),
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        },
+        None => table
+            .iter()
+            .filter(|r| r.source != RouteSource::Default)
+            .map(|r| json!({ "prefix": r.prefix, "next_hop": r.account, "path": [], "source": r.source, "age_ms": null }))
+            .chain(default)
+            .collect(),
+    };
+    axum::Json(rows).into_response()
+}
+
+async fn route_peers(State(state): State<AdminState>) -> Response {
+    let Some(routing) = &state.routing else {
+        return error(StatusCode::NOT_FOUND, "route exchange is off ([ilp] route_broadcast = false)");
+    };
+    match routing.peers().await {
         Ok(list) => axum::Json(list).into_response(),
-        Err(e) => connector_error(e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
+}
+
+/// A route event as JSON (`route_added`, `route_changed`, `route_withdrawn`).
+pub fn route_event_json(event: &RouteEvent) -> Value {
+    let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut()
+        && let Some(kind) = obj.remove("type")
+    {
+        obj.insert("event".into(), kind);
+    }
+    v
 }
 
 /// An ILP event as JSON (its `event` is the kind: `account_added`, `link_up`, `settlement_needed`, …).
@@ -411,12 +458,34 @@ async fn events(State(state): State<AdminState>) -> Response {
             })
         },
     );
+    let route_events = match &state.routing {
+        Some(r) => tokio_stream::wrappers::BroadcastStream::new(r.subscribe()),
+        None => {
+            // Off: a stream that never yields (its sender is dropped at once, so it ends; switch events decide).
+            let (tx, rx) = tokio::sync::broadcast::channel(1);
+            drop(tx);
+            tokio_stream::wrappers::BroadcastStream::new(rx)
+        }
+    }
+    .map(|item| -> Result<Event, Infallible> {
+        Ok(match item {
+            Ok(e) => {
+                let v = route_event_json(&e);
+                let kind = v["event"].as_str().unwrap_or("route").to_owned();
+                Event::default().event(kind).data(v.to_string())
+            }
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                Event::default().event("missed").data(json!({ "event": "missed", "count": n }).to_string())
+            }
+        })
+    });
     // The stream ends when the switch stops (the ILP events never end on their own): the switch events end with
     // a `None` that cuts the merged stream.
     let stream = switch_events
         .map(Some)
         .chain(tokio_stream::once(None))
         .merge(ilp_events.map(Some))
+        .merge(route_events.map(Some))
         .take_while(Option::is_some)
         .filter_map(|item| item);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()

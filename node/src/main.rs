@@ -74,6 +74,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the running node's ILP routing table (prefix, next hop, path, source, age).
+    Routes {
+        /// The node's home directory.
+        #[arg(long)]
+        home: PathBuf,
+        /// Show route exchange per account instead (epochs, updates and controls sent and received).
+        #[arg(long)]
+        peers: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow the running node's events, one JSON object per line.
     Events {
         /// The node's home directory.
@@ -157,6 +169,19 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 print_book(&book);
             }
         }
+        Command::Routes { home, peers, json } => {
+            let config = NodeConfig::load(&home)?;
+            let token = node::read_token(&config.admin.token_file)?;
+            let path = if peers { "/routes/peers" } else { "/routes" };
+            let v = client::get_json(node::admin_address(&config)?, &token, path).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if peers {
+                print_route_peers(&v);
+            } else {
+                print_routes(&v);
+            }
+        }
         Command::Events { home } => {
             let config = NodeConfig::load(&home)?;
             let token = node::read_token(&config.admin.token_file)?;
@@ -212,6 +237,64 @@ fn print_book(book: &serde_json::Value) {
         );
     }
     println!("{} address(es)", list.len());
+}
+
+fn print_routes(routes: &serde_json::Value) {
+    let list = routes.as_array().cloned().unwrap_or_default();
+    println!("{:<40} {:<20} {:<11} {:>10}  PATH", "PREFIX", "NEXT HOP", "SOURCE", "AGE");
+    for r in &list {
+        let prefix = match r["prefix"].as_str() {
+            Some("") | None => "(default)",
+            Some(p) => p,
+        };
+        let age = r["age_ms"].as_u64().map_or("-".to_owned(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+        let path: Vec<&str> =
+            r["path"].as_array().map(|p| p.iter().filter_map(|h| h.as_str()).collect()).unwrap_or_default();
+        println!(
+            "{:<40} {:<20} {:<11} {:>10}  {}",
+            prefix,
+            r["next_hop"].as_str().unwrap_or("(here)"),
+            r["source"].as_str().unwrap_or(""),
+            age,
+            path.join(" > ")
+        );
+    }
+    println!("{} route(s)", list.len());
+}
+
+fn print_route_peers(peers: &serde_json::Value) {
+    let list = peers.as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<20} {:<7} {:<8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10}",
+        "ACCOUNT",
+        "LINKED",
+        "SENDING",
+        "SENT EP",
+        "RECV EP",
+        "LEARNED",
+        "UPD OUT",
+        "UPD IN",
+        "REFUSED",
+        "FAILED",
+        "BYTES OUT"
+    );
+    for p in &list {
+        println!(
+            "{:<20} {:<7} {:<8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10}",
+            p["account"].as_str().unwrap_or(""),
+            p["linked"],
+            p["sending"],
+            p["sent_epoch"],
+            p["received_epoch"],
+            p["routes_learned"],
+            p["updates_sent"],
+            p["updates_received"],
+            p["routes_refused"],
+            p["sends_failed"],
+            p["bytes_sent"]
+        );
+    }
+    println!("{} account(s)", list.len());
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

@@ -10,6 +10,7 @@ use ledgerwire_reactors::forwarding::core::ForwarderConfig;
 use ledgerwire_reactors::forwarding::{self, Connector, ConnectorConfig};
 use ledgerwire_reactors::ilp::Address;
 use ledgerwire_reactors::ping::{self, PingConfig, PingHandle};
+use ledgerwire_reactors::routing::{self, Routing, core::RouterConfig};
 use ledgerwire_types::{NodeKey, NodeKeyError, WireProfile, atomic_file};
 use slog::{Logger, info};
 use tokio::sync::oneshot;
@@ -171,6 +172,8 @@ pub struct RunningNode {
     pub admin_addr: std::net::SocketAddr,
     /// The ILP connector.
     pub connector: Connector,
+    /// Route exchange, if on.
+    pub routing: Option<Routing>,
     /// Where the ILP-over-HTTP listener listens, if on.
     pub ilp_http_addr: Option<std::net::SocketAddr>,
     ilp_http_stop: tokio::sync::watch::Sender<bool>,
@@ -205,6 +208,21 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         None
     };
     let (connector, store) = start_connector(config, node_id, &mut builder, &logger).await?;
+    let routing = match config.ilp.route_exchange {
+        Some(settings) => {
+            let mut rc = RouterConfig::new(routing::random_secret(), routing::random_table_id());
+            rc.broadcast_interval = settings.interval;
+            rc.route_expiry = settings.expiry;
+            rc.debounce = settings.debounce;
+            Some(routing::register(
+                &mut builder,
+                rc,
+                connector.clone(),
+                logger.new(slog::o!("module" => "ilp-routing")),
+            )?)
+        }
+        None => None,
+    };
     let (ilp_http_stop, ilp_http_stopped) = tokio::sync::watch::channel(false);
     let (ilp_http_addr, ilp_http_listener) = match config.ilp.http_laddr {
         Some(addr) => {
@@ -242,6 +260,7 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
     });
     let state = AdminState {
         connector: connector.clone(),
+        routing: routing.clone(),
         switch: switch.clone(),
         pings: pings.clone(),
         discovery: discovery.clone(),
@@ -264,6 +283,7 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         discovery,
         admin_addr,
         connector,
+        routing,
         ilp_http_addr,
         ilp_http_stop,
         ilp_http_task,
@@ -305,11 +325,16 @@ async fn start_connector(
         }
     }
     let snapshot = store.snapshot().await?;
-    let address = match &ilp.address {
-        Some(a) => a.clone(),
-        None => Address::parse(&format!("test.{node_id}")).map_err(|e| {
-            NodeError::Config(crate::config::invalid("ilp.address", format!("set it: the default does not fit ({e})")))
-        })?,
+    // No address configured: a parent (if any) gives us one by ILDCP; until then, and without a parent, we are
+    // "test." followed by our node ID.
+    let fallback = Address::parse(&format!("test.{node_id}")).map_err(|e| {
+        NodeError::Config(crate::config::invalid("ilp.address", format!("set it: the default does not fit ({e})")))
+    })?;
+    let has_parent =
+        snapshot.accounts.iter().any(|a| a.spec.relation == ledgerwire_reactors::accounts::Relation::Parent);
+    let (address, inherit_address) = match &ilp.address {
+        Some(a) => (a.clone(), false),
+        None => (fallback, has_parent),
     };
     let mut forwarder = ForwarderConfig::new(address);
     forwarder.min_message_window_ms = ilp.min_message_window_ms;
@@ -318,7 +343,7 @@ async fn start_connector(
     forwarder.rates = ilp.rates.clone();
     let connector = forwarding::register(
         builder,
-        ConnectorConfig { forwarder, profile: config.profile },
+        ConnectorConfig { forwarder, profile: config.profile, inherit_address },
         store.clone(),
         snapshot.accounts,
         snapshot.balances,

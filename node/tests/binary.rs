@@ -62,7 +62,7 @@ async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
         assert_eq!((status["id"].as_str(), status["profile"].as_str()), (Some(id1.as_str()), Some(profile)));
         assert_eq!(status["node_info"]["network"], "itest");
         let discovery = if profile == "tm2" { "0x50" } else { "0x00" };
-        assert_eq!(status["node_info"]["channels"], serde_json::json!(["0x70", discovery, "0x71"]));
+        assert_eq!(status["node_info"]["channels"], serde_json::json!(["0x70", discovery, "0x71", "0x72"]));
         assert!(matches!(
             client::get_json(a.admin, "wrong-token-xxxxxxxx", "/status").await,
             Err(client::ClientError::Status { status: 401, .. })

@@ -186,7 +186,7 @@ async fn admin_api_manages_accounts_settlements_and_routes(a: &Node, total: i128
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r["prefix"] == "test.c" && r["account"] == "b" && r["source"] == "configured")
+            .any(|r| r["prefix"] == "test.c" && r["next_hop"] == "b" && r["source"] == "configured")
     );
     assert!(routes.as_array().unwrap().iter().any(|r| r["prefix"] == "test.a.sender" && r["source"] == "local"));
 }

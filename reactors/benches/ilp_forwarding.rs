@@ -76,7 +76,7 @@ async fn connector(
     let mut builder = SwitchBuilder::new(key, profile, switch_config(), None);
     let c = forwarding::register(
         &mut builder,
-        ConnectorConfig { forwarder, profile },
+        ConnectorConfig { forwarder, profile, inherit_address: false },
         store,
         stored,
         Vec::new(),

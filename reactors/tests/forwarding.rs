@@ -40,7 +40,11 @@ async fn node(
     let mut builder = SwitchBuilder::new(key, profile, config, None);
     let connector = forwarding::register(
         &mut builder,
-        ConnectorConfig { forwarder: ForwarderConfig::new(Address::parse(address).unwrap()), profile },
+        ConnectorConfig {
+            forwarder: ForwarderConfig::new(Address::parse(address).unwrap()),
+            profile,
+            inherit_address: false,
+        },
         store,
         stored,
         Vec::new(),

@@ -53,6 +53,14 @@ pub struct IlpSection {
     pub spread: String,
     /// Asset prices in a common unit.
     pub prices: BTreeMap<String, String>,
+    /// Route exchange on or off.
+    pub route_broadcast: bool,
+    /// Heartbeat interval of route updates.
+    pub route_broadcast_interval: String,
+    /// How long peers keep our routes without an update.
+    pub route_expiry: String,
+    /// Delay that gathers a burst of route changes into one update.
+    pub route_debounce: String,
     /// `[[ilp.accounts]]`.
     pub accounts: Vec<AccountSpec>,
     /// `[[ilp.routes]]`.
@@ -73,6 +81,10 @@ impl Default for IlpSection {
             max_in_flight_per_account: 1024,
             spread: "0".into(),
             prices: BTreeMap::new(),
+            route_broadcast: true,
+            route_broadcast_interval: "30s".into(),
+            route_expiry: "45s".into(),
+            route_debounce: "50ms".into(),
             accounts: Vec::new(),
             routes: Vec::new(),
         }
@@ -86,7 +98,7 @@ pub(crate) const SCHEMA: SectionSchema = SectionSchema {
         Key {
             name: "address",
             kind: Kind::Text,
-            doc: "Our ILP address (e.g. \"g.acme\"); empty = \"test.\" followed by the node ID.",
+            doc: "Our ILP address (e.g. \"g.acme\"); empty = asked of a parent account (ILDCP), or \"test.\" followed by the node ID without one.",
         },
         Key {
             name: "http_laddr",
@@ -127,6 +139,26 @@ pub(crate) const SCHEMA: SectionSchema = SectionSchema {
             doc: "Asset prices in one common unit, for conversions between asset codes ({ USD = \"1\", EUR = \"1.08\" }).",
         },
         Key {
+            name: "route_broadcast",
+            kind: Kind::Bool,
+            doc: "Exchange routes with peer and parent accounts (CCP semantics, channel 0x72).",
+        },
+        Key {
+            name: "route_broadcast_interval",
+            kind: Kind::Duration,
+            doc: "Every peer gets a route update (a heartbeat if nothing changed) at least this often.",
+        },
+        Key {
+            name: "route_expiry",
+            kind: Kind::Duration,
+            doc: "How long routes stay valid without an update (sent to peers as the hold-down time).",
+        },
+        Key {
+            name: "route_debounce",
+            kind: Kind::Duration,
+            doc: "How long a route change waits, so that a burst of changes goes out as one update.",
+        },
+        Key {
             name: "accounts",
             kind: Kind::Tables,
             doc: "Accounts, one [[ilp.accounts]] table each (see docs/configuration.md).",
@@ -158,10 +190,23 @@ pub struct IlpConfig {
     pub max_in_flight_per_account: usize,
     /// Rates.
     pub rates: Rates,
+    /// Route exchange settings, if on.
+    pub route_exchange: Option<RouteExchange>,
     /// Accounts from the file.
     pub accounts: Vec<AccountSpec>,
     /// Routes from the file.
     pub routes: Vec<(String, AccountId)>,
+}
+
+/// The resolved route-exchange settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteExchange {
+    /// Heartbeat interval.
+    pub interval: Duration,
+    /// Route expiry (hold-down time).
+    pub expiry: Duration,
+    /// Debounce.
+    pub debounce: Duration,
 }
 
 impl IlpSection {
@@ -210,6 +255,23 @@ impl IlpSection {
             prices.insert(code.clone(), p);
         }
         let rates = Rates::new(prices, spread).map_err(|e| invalid("ilp.spread", e))?;
+        let route_exchange = if self.route_broadcast {
+            let interval = duration_in(
+                "ilp.route_broadcast_interval",
+                &self.route_broadcast_interval,
+                Duration::from_millis(100),
+                Duration::from_secs(3600),
+            )?;
+            let expiry =
+                duration_in("ilp.route_expiry", &self.route_expiry, Duration::from_secs(1), Duration::from_secs(3600))?;
+            if expiry <= interval {
+                return Err(invalid("ilp.route_expiry", "must be longer than ilp.route_broadcast_interval"));
+            }
+            let debounce = duration_in("ilp.route_debounce", &self.route_debounce, Duration::ZERO, interval)?;
+            Some(RouteExchange { interval, expiry, debounce })
+        } else {
+            None
+        };
         let mut ids = HashSet::new();
         let mut tokens = HashMap::new();
         let mut nodes = HashMap::new();
@@ -247,6 +309,7 @@ impl IlpSection {
             max_hold_time_ms: hold.as_millis() as i64,
             max_in_flight_per_account: max_in_flight,
             rates,
+            route_exchange,
             accounts: self.accounts.clone(),
             routes,
         })

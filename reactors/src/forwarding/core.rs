@@ -245,6 +245,12 @@ impl Forwarder {
         }
     }
 
+    /// Takes a new ILP address (inherited from a parent): children's routes move under it.
+    pub fn set_address(&mut self, address: Address) {
+        self.config.address = address;
+        self.rebuild_local_routes();
+    }
+
     /// Our ILP address.
     pub fn address(&self) -> &Address {
         &self.config.address

@@ -34,7 +34,7 @@ use self::wire::IlpFrame;
 use crate::accounts::store::{
     AccountSource, Committed, SettlementKind, SettlementRecord, Store, StoreError, StoredAccount,
 };
-use crate::accounts::{Account, AccountError, AccountId, AccountSpec, Link};
+use crate::accounts::{Account, AccountError, AccountId, AccountSpec, Link, Relation};
 use crate::ilp::{Address, ErrorCode, Packet, Prepare, Reject, Reply, Timestamp};
 use crate::ilp_over_http::{Credentials, HttpClient, PacketHandler};
 use crate::routing::core::{RoutingAccount, RoutingInputs};
@@ -63,7 +63,13 @@ pub struct ConnectorConfig {
     pub forwarder: ForwarderConfig,
     /// The notation of node IDs in account specs.
     pub profile: WireProfile,
+    /// Ask a `parent` account's peer for our address (ILDCP over the p2p link) and take it; until it answers,
+    /// `forwarder.address` stands in (as `triggeredBy`), and route exchange waits.
+    pub inherit_address: bool,
 }
+
+/// The request ID of our ILDCP requests: above every forwarded Prepare's (those start below 2^63).
+const ILDCP_REQUEST_ID: u64 = u64::MAX;
 
 /// Something a user would watch, as `GET /events` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -318,7 +324,7 @@ impl Connector {
         self.credentials.clone()
     }
 
-    /// Our ILP address.
+    /// Our ILP address (it changes once, when inherited from a parent).
     pub fn address(&self) -> watch::Receiver<Address> {
         self.address.clone()
     }
@@ -417,12 +423,13 @@ pub fn register(
         events: events.clone(),
         credentials: credentials_tx,
         routing: routing_tx,
+        address: address_tx,
+        address_pending: config.inherit_address,
         logger,
         rejects_logged: LogLimit::new(5, Duration::from_secs(1)),
         settlements_logged: LogLimit::new(5, Duration::from_secs(1)),
     };
     actor.refresh_indexes();
-    let _ = address_tx;
     tokio::spawn(actor.run(ctx, commands, committed, outcomes));
     Ok(Connector { commands: commands_tx, events, credentials, address, routing })
 }
@@ -480,6 +487,9 @@ struct Actor {
     events: broadcast::Sender<IlpEvent>,
     credentials: watch::Sender<Arc<Credentials>>,
     routing: watch::Sender<Arc<RoutingInputs>>,
+    address: watch::Sender<Address>,
+    /// Waiting for a parent to tell us our address.
+    address_pending: bool,
     logger: Logger,
     // Lines peers and apps can cause at will: a few per second, with a count of those left out.
     rejects_logged: LogLimit,
@@ -723,6 +733,7 @@ impl Actor {
                 if let Some(account) = self.node_accounts.get(&node).cloned() {
                     self.core.set_link(&account, true);
                     info!(self.logger, "ILP link up"; "account" => %account, "peer" => %node);
+                    self.ask_for_address(&account, node);
                     let _ = self.events.send(IlpEvent::LinkUp { account });
                 }
             }
@@ -798,6 +809,9 @@ impl Actor {
         }
         // Anything else answers one of our Prepares to this peer's account; unknown IDs are ignored by the core.
         let Some(account) = account else { return };
+        if frame.request_id == ILDCP_REQUEST_ID {
+            return self.on_address_answer(&account, &frame.packet);
+        }
         let reply = match Packet::decode_shared(&frame.packet) {
             Ok(Packet::Fulfill(f)) => Reply::Fulfill(f),
             Ok(Packet::Reject(r)) => Reply::Reject(r),
@@ -961,6 +975,7 @@ impl Actor {
             && self.peers.contains_key(&node)
         {
             self.core.set_link(&id, true);
+            self.ask_for_address(&id, node);
         }
         info!(self.logger, "ILP account added"; "account" => %id);
         let _ = self.events.send(IlpEvent::AccountAdded { account: id });
@@ -1038,6 +1053,47 @@ impl Actor {
         self.publish_routing_inputs();
     }
 
+    /// While our address is pending, a parent whose link comes up is asked for it (ILDCP).
+    fn ask_for_address(&mut self, account: &AccountId, node: NodeId) {
+        if !self.address_pending || self.core.account(account).is_none_or(|a| a.relation != Relation::Parent) {
+            return;
+        }
+        let request = crate::ildcp::request(self.clock.now().plus_ms(30_000));
+        let sent = self
+            .peers
+            .get(&node)
+            .is_some_and(|h| h.try_send(ILP_CHANNEL, wire::frame(ILDCP_REQUEST_ID, &request)).is_ok());
+        if sent {
+            info!(self.logger, "asking the parent for our ILP address (ILDCP)"; "account" => %account);
+        } else {
+            warn!(self.logger, "cannot ask the parent for our ILP address; retried when its link comes up again"; "account" => %account);
+        }
+    }
+
+    fn on_address_answer(&mut self, account: &AccountId, packet: &[u8]) {
+        if !self.address_pending || self.core.account(account).is_none_or(|a| a.relation != Relation::Parent) {
+            return;
+        }
+        let answer = match Packet::decode(packet) {
+            Ok(Packet::Fulfill(f)) => crate::ildcp::IldcpResponse::from_fulfill(&f).map_err(|e| e.to_string()),
+            Ok(Packet::Reject(r)) => Err(format!("rejected: {} {}", r.code, r.message)),
+            Ok(Packet::Prepare(_)) => Err("a Prepare instead of an answer".into()),
+            Err(e) => Err(e.to_string()),
+        };
+        match answer {
+            Ok(response) => {
+                info!(self.logger, "ILP address inherited from the parent";
+                    "address" => %response.client_address, "parent" => %account, "asset" => &response.asset_code);
+                self.address_pending = false;
+                self.core.set_address(response.client_address.clone());
+                let _ = self.address.send(response.client_address);
+                self.publish_routing_inputs();
+            }
+            Err(e) => warn!(self.logger, "the parent did not give us an ILP address; set [ilp] address";
+                "parent" => %account, "error" => e),
+        }
+    }
+
     fn publish_routing_inputs(&mut self) {
         let accounts = self
             .core
@@ -1060,7 +1116,8 @@ impl Actor {
             .filter(|r| r.source == routing::RouteSource::Configured)
             .map(|r| (r.prefix, r.account))
             .collect();
-        let inputs = RoutingInputs { address: Some(self.core.address().clone()), accounts, configured };
+        let address = (!self.address_pending).then(|| self.core.address().clone());
+        let inputs = RoutingInputs { address, accounts, configured };
         self.routing.send_if_modified(|old| {
             let changed = **old != inputs;
             if changed {

@@ -96,7 +96,11 @@ impl IlpNet {
         let mut builder = SwitchBuilder::new(self.keys[i].clone(), profile, config, None);
         let connector = forwarding::register(
             &mut builder,
-            ConnectorConfig { forwarder: ForwarderConfig::new(Address::parse(&address(i)).unwrap()), profile },
+            ConnectorConfig {
+                forwarder: ForwarderConfig::new(Address::parse(&address(i)).unwrap()),
+                profile,
+                inherit_address: false,
+            },
             store,
             stored,
             Vec::new(),
