@@ -39,8 +39,8 @@ use ledgerwire_reactors::discovery::book::Source;
 use ledgerwire_reactors::forwarding::routing::RouteSource;
 use ledgerwire_reactors::forwarding::{Connector, ConnectorError, IlpEvent};
 use ledgerwire_reactors::ping::PingHandle;
-use ledgerwire_reactors::routing::Routing;
 use ledgerwire_reactors::routing::core::RouteEvent;
+use ledgerwire_reactors::routing::{Routing, RoutingError};
 use ledgerwire_types::{HostAddress, NodeId, WireProfile};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -366,7 +366,7 @@ async fn routes(State(state): State<AdminState>) -> Response {
         .filter(|r| r.source == RouteSource::Default)
         .map(|r| json!({ "prefix": r.prefix, "next_hop": r.account, "path": [], "source": r.source, "age_ms": null }));
     let rows: Vec<Value> = match &state.routing {
-        Some(routing) => match routing.routes().await {
+        Some(routing) => match tokio::time::timeout(Duration::from_secs(5), routing.routes()).await.unwrap_or(Err(RoutingError::Stopped)) {
             Ok(list) => list.iter().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)).chain(default).collect(),
             Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
         },
@@ -384,7 +384,7 @@ async fn route_peers(State(state): State<AdminState>) -> Response {
     let Some(routing) = &state.routing else {
         return error(StatusCode::NOT_FOUND, "route exchange is off ([ilp] route_broadcast = false)");
     };
-    match routing.peers().await {
+    match tokio::time::timeout(Duration::from_secs(5), routing.peers()).await.unwrap_or(Err(RoutingError::Stopped)) {
         Ok(list) => axum::Json(list).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }

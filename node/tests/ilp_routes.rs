@@ -43,11 +43,15 @@ async fn without_static_routes_a_payment_crosses_three_processes_once_routes_are
         init(h, "tm2");
     }
     let (ida, idb, idc) = (node_id(&ha), node_id(&hb), node_id(&hc));
-    // B: A is its child (which it also sends routes to), C its peer.
+    // B: A is its child (which it also sends routes to), C its peer, allowed to announce its own address space.
     configure_ilp(
         &hb,
         "test.b",
-        &[account("a", "child", &ida, "send_routes = true\n"), account("c", "peer", &idc, "")].concat(),
+        &[
+            account("a", "child", &ida, "send_routes = true\n"),
+            account("c", "peer", &idc, "allowed_prefixes = [\"test.c\"]\n"),
+        ]
+        .concat(),
     );
     let mut b = start(&hb).await;
     // B's event stream, open before its peers connect.
@@ -78,7 +82,7 @@ async fn without_static_routes_a_payment_crosses_three_processes_once_routes_are
         &hc,
         "test.c",
         &[
-            account("b", "peer", &idb, ""),
+            account("b", "peer", &idb, "allowed_prefixes = [\"test.b\"]\n"),
             app_account("receiver", &format!("http://{receiver_addr}/ilp"), "receiver-to-c-token-02", RECEIVER_TOKEN),
         ]
         .concat(),

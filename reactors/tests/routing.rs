@@ -125,7 +125,7 @@ async fn when_a_ring_node_fails_routes_move_to_the_other_side_without_loops_and_
     assert_eq!(hops(&net, 0, 2).await, 3);
 
     // Payments n0 → n2 keep flowing while n1 fails and returns; none may circle (each connector takes a second
-    // off a 10 s expiry, so a looping packet would show more hops than the ring has nodes, or run out of time).
+    // off a 7 s expiry, so a looping packet would show more hops than the ring has nodes, or run out of time).
     let mut net = net;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let payer = {
@@ -197,7 +197,7 @@ async fn common_pay(connector: forwarding::Connector, to: usize, n: u64) -> (Opt
     use ledgerwire_reactors::ilp::{Address, Prepare, Timestamp, condition_of};
     let mut fulfillment = [0u8; 32];
     fulfillment[..8].copy_from_slice(&n.to_be_bytes());
-    let expires_at = Timestamp::now().plus_ms(10_000);
+    let expires_at = Timestamp::now().plus_ms(7_000);
     let mut data = fulfillment.to_vec();
     data.extend_from_slice(&expires_at.unix_ms().to_be_bytes());
     let prepare = Prepare {
@@ -225,8 +225,12 @@ async fn routes_through_us_or_outside_a_peers_allowance_are_ignored() {
         .add_reactor("evil", &[forwarding::descriptor(64), routing::descriptor()] as &[ChannelDescriptor], 64)
         .unwrap();
     let evil = builder.start().await.unwrap();
-    // n0 has an account for it with the default allowance: its own address space.
-    let spec = AccountSpec { node_id: Some(evil_id.to_string()), ..AccountSpec::new("evil", Relation::Peer, "USD", 9) };
+    // n0 has an account for it that allows its own address space.
+    let spec = AccountSpec {
+        node_id: Some(evil_id.to_string()),
+        allowed_prefixes: Some(vec!["test.evil".into()]),
+        ..AccountSpec::new("evil", Relation::Peer, "USD", 9)
+    };
     net.node(0).connector.add_account(spec, AccountSource::Api).await.unwrap();
     let n0 = &net.node(0).switch;
     let addr = HostAddress::parse(&format!("{}@{}", n0.id(), n0.listen_addr().unwrap()), WireProfile::Tm2).unwrap();

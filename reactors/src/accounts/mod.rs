@@ -151,8 +151,8 @@ pub struct AccountSpec {
     /// Whether we take routes from it (default: yes unless a child).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receive_routes: Option<bool>,
-    /// Address prefixes it may announce routes for (default: a parent anything under our global prefix, others
-    /// only their own address and what lies under it).
+    /// Address prefixes it may announce routes for: its own address, or more for a peer that carries traffic to
+    /// others (default: a parent anything under our global prefix, others nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_prefixes: Option<Vec<String>>,
 }

@@ -224,6 +224,7 @@ pub struct Forwarder {
     next_outbound: OutboundId,
     next_commit: u64,
     actions: VecDeque<Action>,
+    address_pending: bool,
 }
 
 impl Forwarder {
@@ -242,13 +243,21 @@ impl Forwarder {
             next_outbound: first_outbound_id,
             next_commit: 1,
             actions: VecDeque::new(),
+            address_pending: false,
         }
     }
 
     /// Takes a new ILP address (inherited from a parent): children's routes move under it.
     pub fn set_address(&mut self, address: Address) {
         self.config.address = address;
+        self.address_pending = false;
         self.rebuild_local_routes();
+    }
+
+    /// While our address is pending (a parent has yet to give it), children asking for theirs by ILDCP get T00
+    /// (retry later) rather than an address that is about to change.
+    pub fn set_address_pending(&mut self, pending: bool) {
+        self.address_pending = pending;
     }
 
     /// Our ILP address.
@@ -557,6 +566,13 @@ impl Forwarder {
                 ErrorCode::F00_BAD_REQUEST,
                 us,
                 "cannot generate a child address for an account that is not a child.",
+            ));
+        }
+        if self.address_pending {
+            return Reply::Reject(Reject::new(
+                ErrorCode::T00_INTERNAL_ERROR,
+                us,
+                "our own address is not known yet (our parent has not given it); ask again shortly.",
             ));
         }
         match account.child_address(us) {

@@ -71,6 +71,9 @@ pub struct ConnectorConfig {
 /// The request ID of our ILDCP requests: above every forwarded Prepare's (those start below 2^63).
 const ILDCP_REQUEST_ID: u64 = u64::MAX;
 
+/// How often a parent is asked for our address until it answers.
+const ADDRESS_RETRY: Duration = Duration::from_secs(5);
+
 /// Something a user would watch, as `GET /events` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -226,9 +229,6 @@ enum Command {
         account: String,
         reply: oneshot::Sender<Result<(), ConnectorError>>,
     },
-    SetLearned {
-        changes: Vec<(String, Option<AccountId>)>,
-    },
 }
 
 /// A handle to the connector. Cheap to clone.
@@ -239,6 +239,7 @@ pub struct Connector {
     credentials: watch::Receiver<Arc<Credentials>>,
     address: watch::Receiver<Address>,
     routing: watch::Receiver<Arc<RoutingInputs>>,
+    learned: mpsc::UnboundedSender<Vec<(String, Option<AccountId>)>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -334,9 +335,10 @@ impl Connector {
         self.routing.clone()
     }
 
-    /// Sets the best learned next hop of prefixes (`None` removes the learned route).
-    pub async fn set_learned_routes(&self, changes: Vec<(String, Option<AccountId>)>) -> Result<(), ConnectorError> {
-        self.commands.send(Command::SetLearned { changes }).await.map_err(|_| ConnectorError::Stopped)
+    /// Sets the best learned next hop of prefixes (`None` removes the learned route). Never waits: route
+    /// exchange must not stall behind Prepares (its own queue; one batch per route-exchange turn).
+    pub fn set_learned_routes(&self, changes: Vec<(String, Option<AccountId>)>) {
+        let _ = self.learned.send(changes);
     }
 }
 
@@ -368,6 +370,7 @@ pub fn register(
     let clock = Clock::new();
     let now = clock.now();
     let mut core = Forwarder::new(config.forwarder);
+    core.set_address_pending(config.inherit_address);
     let balances: HashMap<AccountId, i128> = balances.into_iter().collect();
     let mut sources = HashMap::default();
     let mut specs = HashMap::default();
@@ -404,6 +407,7 @@ pub fn register(
     }
     let (committed_tx, committed) = mpsc::unbounded_channel();
     let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
+    let (learned_tx, learned) = mpsc::unbounded_channel();
     let mut actor = Actor {
         core,
         clock,
@@ -425,13 +429,14 @@ pub fn register(
         routing: routing_tx,
         address: address_tx,
         address_pending: config.inherit_address,
+        address_retry: None,
         logger,
         rejects_logged: LogLimit::new(5, Duration::from_secs(1)),
         settlements_logged: LogLimit::new(5, Duration::from_secs(1)),
     };
     actor.refresh_indexes();
-    tokio::spawn(actor.run(ctx, commands, committed, outcomes));
-    Ok(Connector { commands: commands_tx, events, credentials, address, routing })
+    tokio::spawn(actor.run(ctx, commands, committed, outcomes, learned));
+    Ok(Connector { commands: commands_tx, events, credentials, address, routing, learned: learned_tx })
 }
 
 /// Wall-clock time as ILP timestamps, following tokio's clock (so paused-time tests see expiries move).
@@ -490,6 +495,8 @@ struct Actor {
     address: watch::Sender<Address>,
     /// Waiting for a parent to tell us our address.
     address_pending: bool,
+    /// When to ask again.
+    address_retry: Option<Instant>,
     logger: Logger,
     // Lines peers and apps can cause at will: a few per second, with a count of those left out.
     rejects_logged: LogLimit,
@@ -503,6 +510,7 @@ impl Actor {
         mut commands: mpsc::Receiver<Command>,
         mut committed: mpsc::UnboundedReceiver<Committed>,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+        mut learned: mpsc::UnboundedReceiver<Vec<(String, Option<AccountId>)>>,
     ) {
         let mut timer = Timer::new();
         // The deadline the timer is set to. It is moved only when the next expiry comes sooner (or the timer has
@@ -565,6 +573,17 @@ impl Actor {
                         let Ok(o) = outcomes.try_recv() else { break };
                         self.on_outcome(o);
                     }
+                }
+                Some(changes) = learned.recv() => {
+                    for (prefix, next_hop) in changes {
+                        match next_hop {
+                            Some(account) => self.core.routes_mut().insert(routing::RouteSource::Learned, &prefix, account),
+                            None => self.core.routes_mut().remove(routing::RouteSource::Learned, &prefix),
+                        }
+                    }
+                }
+                () = ledgerwire_types::deadline::sleep_until(self.address_retry), if self.address_retry.is_some() => {
+                    self.ask_for_address();
                 }
                 () = timer.wait() => {
                     armed = None;
@@ -733,7 +752,7 @@ impl Actor {
                 if let Some(account) = self.node_accounts.get(&node).cloned() {
                     self.core.set_link(&account, true);
                     info!(self.logger, "ILP link up"; "account" => %account, "peer" => %node);
-                    self.ask_for_address(&account, node);
+                    self.ask_for_address();
                     let _ = self.events.send(IlpEvent::LinkUp { account });
                 }
             }
@@ -905,14 +924,6 @@ impl Actor {
                 self.publish_routing_inputs();
                 let _ = reply.send(result);
             }
-            Command::SetLearned { changes } => {
-                for (prefix, next_hop) in changes {
-                    match next_hop {
-                        Some(account) => self.core.routes_mut().insert(routing::RouteSource::Learned, &prefix, account),
-                        None => self.core.routes_mut().remove(routing::RouteSource::Learned, &prefix),
-                    }
-                }
-            }
         }
         // Attached endpoints that went away take their links down.
         let gone: Vec<AccountId> =
@@ -975,7 +986,7 @@ impl Actor {
             && self.peers.contains_key(&node)
         {
             self.core.set_link(&id, true);
-            self.ask_for_address(&id, node);
+            self.ask_for_address();
         }
         info!(self.logger, "ILP account added"; "account" => %id);
         let _ = self.events.send(IlpEvent::AccountAdded { account: id });
@@ -1053,25 +1064,38 @@ impl Actor {
         self.publish_routing_inputs();
     }
 
-    /// While our address is pending, a parent whose link comes up is asked for it (ILDCP).
-    fn ask_for_address(&mut self, account: &AccountId, node: NodeId) {
-        if !self.address_pending || self.core.account(account).is_none_or(|a| a.relation != Relation::Parent) {
+    /// The parent our address comes from: the first `parent` account with a p2p peer (the default route's).
+    fn designated_parent(&self) -> Option<(AccountId, NodeId)> {
+        let mut parents: Vec<(AccountId, NodeId)> = self
+            .core
+            .accounts()
+            .iter()
+            .filter(|a| a.relation == Relation::Parent)
+            .filter_map(|a| a.node_id().map(|n| (a.id.clone(), *n)))
+            .collect();
+        parents.sort();
+        parents.into_iter().next()
+    }
+
+    /// While our address is pending, asks the designated parent for it (ILDCP) if its link is up; asked again
+    /// every few seconds until it answers.
+    fn ask_for_address(&mut self) {
+        if !self.address_pending {
             return;
         }
+        self.address_retry = Some(Instant::now() + ADDRESS_RETRY);
+        let Some((account, node)) = self.designated_parent() else { return };
+        let Some(handle) = self.peers.get(&node) else { return };
         let request = crate::ildcp::request(self.clock.now().plus_ms(30_000));
-        let sent = self
-            .peers
-            .get(&node)
-            .is_some_and(|h| h.try_send(ILP_CHANNEL, wire::frame(ILDCP_REQUEST_ID, &request)).is_ok());
-        if sent {
+        if handle.try_send(ILP_CHANNEL, wire::frame(ILDCP_REQUEST_ID, &request)).is_ok() {
             info!(self.logger, "asking the parent for our ILP address (ILDCP)"; "account" => %account);
         } else {
-            warn!(self.logger, "cannot ask the parent for our ILP address; retried when its link comes up again"; "account" => %account);
+            warn!(self.logger, "cannot ask the parent for our ILP address now; trying again shortly"; "account" => %account);
         }
     }
 
     fn on_address_answer(&mut self, account: &AccountId, packet: &[u8]) {
-        if !self.address_pending || self.core.account(account).is_none_or(|a| a.relation != Relation::Parent) {
+        if !self.address_pending || self.designated_parent().is_none_or(|(p, _)| &p != account) {
             return;
         }
         let answer = match Packet::decode(packet) {
@@ -1085,6 +1109,7 @@ impl Actor {
                 info!(self.logger, "ILP address inherited from the parent";
                     "address" => %response.client_address, "parent" => %account, "asset" => &response.asset_code);
                 self.address_pending = false;
+                self.address_retry = None;
                 self.core.set_address(response.client_address.clone());
                 let _ = self.address.send(response.client_address);
                 self.publish_routing_inputs();

@@ -10,15 +10,16 @@
 //! - **Per peer we send to**: the epoch it has; it gets the log after that epoch, at most
 //!   [`RouterConfig::max_routes_per_update`] routes per message, a short debounce after a change, and an empty
 //!   update (a heartbeat) every broadcast interval. A message that does not fit in its send queue rolls its epoch
-//!   back and it is retried an interval later: a slow peer never holds up the others.
+//!   back and it is retried later: a slow peer never holds up the others. A route that gets worse is withdrawn
+//!   at once, before the debounced update announces its replacement.
 //! - **Per peer we listen to**: its table ID and epoch, and its routes. A new table ID (it restarted) is
-//!   accepted only from epoch 0 and replaces all its routes; an epoch gap asks at once for the missing part
-//!   (route control). Routes expire when the peer stops refreshing them and are withdrawn the moment its link
-//!   goes down.
+//!   accepted only from epoch 0, gathered apart, and replaces all its routes once complete; an epoch gap asks at
+//!   once for the missing part (route control). Routes expire when the peer stops refreshing them and are
+//!   withdrawn the moment its link goes down.
 //!
-//! Routes are refused when their path contains our address, when their prefix is outside the peer's allowance
-//! (by default: its own address space; for a parent, anything), inside our own address space, or not under our
-//! global prefix.
+//! Routes are refused when their path contains our address, when their prefix is outside the account's
+//! allowance (configured; without it a parent anything, others nothing), inside our own address space, under a
+//! configured route of another account, or not under our global prefix.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -85,7 +86,7 @@ pub struct RoutingAccount {
     pub send_routes: bool,
     /// Whether we take routes from it.
     pub receive_routes: bool,
-    /// Prefixes it may announce; `None`: a parent anything, others their own address space.
+    /// Prefixes it may announce; `None`: a parent anything, others nothing.
     pub allowed_prefixes: Option<Vec<String>>,
 }
 
@@ -249,18 +250,68 @@ struct Sending {
     /// instead of being explored one debounce at a time).
     flush: Vec<Arc<str>>,
     flush_at: Option<Instant>,
+    last_resync: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
 struct Receiving {
     table_id: Option<[u8; 16]>,
     epoch: u32,
-    routes: HashMap<Arc<str>, Learned>,
+    routes: RouteSet,
+    /// A new table of the peer being received (from epoch 0): it replaces `routes` once complete, so a restart
+    /// of the peer never leaves us with half its table.
+    staged: Option<Staged>,
     expires_at: Option<Instant>,
     /// When to ask (again) for routes, while none came.
     control_due: Option<Instant>,
     last_control: Option<Instant>,
 }
+
+#[derive(Debug)]
+struct Staged {
+    table_id: [u8; 16],
+    epoch: u32,
+    routes: RouteSet,
+}
+
+/// One peer's routes, with what they weigh (bounded per peer).
+#[derive(Debug, Default)]
+struct RouteSet {
+    routes: HashMap<Arc<str>, Learned>,
+    bytes: usize,
+}
+
+fn weight_of(prefix: &str, l: &Learned) -> usize {
+    prefix.len() + l.path.iter().map(|h| h.len() + 16).sum::<usize>() + 96
+}
+
+impl RouteSet {
+    fn insert(&mut self, prefix: Arc<str>, learned: Learned) {
+        self.bytes += weight_of(&prefix, &learned);
+        if let Some(old) = self.routes.insert(prefix.clone(), learned) {
+            self.bytes -= weight_of(&prefix, &old);
+        }
+    }
+
+    fn remove(&mut self, prefix: &str) -> Option<Arc<str>> {
+        let (k, old) = self.routes.remove_entry(prefix)?;
+        self.bytes -= weight_of(&k, &old);
+        Some(k)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.routes.keys()
+    }
+
+    fn len(&self) -> usize {
+        self.routes.len()
+    }
+}
+
+/// The most route bytes (prefixes and paths) kept from one peer.
+const MAX_ROUTE_BYTES_PER_PEER: usize = 8 << 20;
+/// The longest prefix or path hop accepted in a learned route.
+const MAX_HOP_LEN: usize = 256;
 
 #[derive(Debug)]
 struct Peer {
@@ -279,6 +330,8 @@ pub struct Router {
     peers: HashMap<AccountId, Peer>,
     configured: HashMap<Arc<str>, AccountId>,
     children: HashMap<Arc<str>, AccountId>,
+    /// Every account's relation (for export rules).
+    relations: HashMap<AccountId, Relation>,
     best: HashMap<Arc<str>, Best>,
     epoch: u32,
     /// Epoch → prefix of the latest change of that prefix.
@@ -320,6 +373,7 @@ impl Router {
             peers: HashMap::default(),
             configured: HashMap::default(),
             children: HashMap::default(),
+            relations: HashMap::default(),
             best: HashMap::default(),
             epoch: 0,
             log: BTreeMap::new(),
@@ -343,8 +397,8 @@ impl Router {
         self.epoch
     }
 
-    /// Takes the current address, accounts and configured routes. An account that changed is dropped and
-    /// taken as new (its link down): the driver calls [`Router::link_up`] again if its peer is connected.
+    /// Takes the current address, accounts and configured routes. An account that changed keeps its link; what
+    /// it told us is checked again (asked for anew) if how we take its routes changed.
     pub fn set_inputs(&mut self, inputs: RoutingInputs, now: Instant) {
         if inputs.address != self.address {
             self.address = inputs.address.clone();
@@ -357,20 +411,48 @@ impl Router {
             .filter(|a| a.relation != Relation::Child || a.send_routes || a.receive_routes)
             .map(|a| (a.id.clone(), a.clone()))
             .collect();
-        let gone: Vec<AccountId> =
-            self.peers.iter().filter(|(id, p)| wanted.get(*id) != Some(&p.account)).map(|(id, _)| id.clone()).collect();
+        self.relations = inputs.accounts.iter().map(|a| (a.id.clone(), a.relation)).collect();
+        let gone: Vec<AccountId> = self.peers.keys().filter(|id| !wanted.contains_key(*id)).cloned().collect();
         for id in gone {
             self.drop_peer(&id, now);
             self.peers.remove(&id);
         }
         for (id, account) in wanted {
-            self.peers.entry(id.clone()).or_insert_with(|| Peer {
-                stats: PeerRouting { account: id.to_string(), ..PeerRouting::default() },
-                account,
-                linked: false,
-                sending: Sending::default(),
-                receiving: Receiving::default(),
-            });
+            match self.peers.get_mut(&id) {
+                Some(p) if p.account == account => {}
+                Some(p) => {
+                    // Changed in place: what it told us is checked again from scratch; what we send goes on.
+                    let receive_changed = p.account.receive_routes != account.receive_routes
+                        || p.account.allowed_prefixes != account.allowed_prefixes
+                        || p.account.relation != account.relation;
+                    if !account.send_routes {
+                        p.sending = Sending::default();
+                        p.stats.sending = false;
+                    }
+                    p.account = account;
+                    if receive_changed {
+                        let prefixes: Vec<Arc<str>> = p.receiving.routes.keys().cloned().collect();
+                        p.receiving = Receiving::default();
+                        p.stats.routes_learned = 0;
+                        for prefix in prefixes {
+                            self.recompute(&prefix, now);
+                        }
+                        self.ask_for_routes(&id, None, now);
+                    }
+                }
+                None => {
+                    self.peers.insert(
+                        id.clone(),
+                        Peer {
+                            stats: PeerRouting { account: id.to_string(), ..PeerRouting::default() },
+                            account,
+                            linked: false,
+                            sending: Sending::default(),
+                            receiving: Receiving::default(),
+                        },
+                    );
+                }
+            }
         }
         // Local routes: configured ones and children.
         let mut touched: Vec<Arc<str>> = self.configured.keys().chain(self.children.keys()).cloned().collect();
@@ -413,8 +495,10 @@ impl Router {
         }
         let linked: Vec<AccountId> = self.peers.iter().filter(|(_, p)| p.linked).map(|(id, _)| id.clone()).collect();
         for p in self.peers.values_mut() {
-            p.receiving.routes.clear();
+            p.receiving = Receiving::default();
             p.sending.epoch = 0;
+            p.sending.flush.clear();
+            p.sending.flush_at = None;
         }
         for id in linked {
             self.ask_for_routes(&id, None, now);
@@ -432,10 +516,18 @@ impl Router {
 
     /// An account's peer connected.
     pub fn link_up(&mut self, id: &AccountId, now: Instant) {
+        if self.is_linked(id) {
+            self.drop_peer(id, now);
+        }
+        let at = now + self.config.debounce;
         let Some(p) = self.peers.get_mut(id) else { return };
         p.linked = true;
         p.stats.linked = true;
-        p.sending = Sending::default();
+        // Our table goes out without waiting for the peer's route control (it may have sent one before it had an
+        // account for us); its control, when it comes, sets where to start from.
+        p.sending =
+            Sending { sync: p.account.send_routes, due: p.account.send_routes.then_some(at), ..Sending::default() };
+        p.stats.sending = p.sending.sync;
         p.receiving = Receiving::default();
         self.ask_for_routes(id, None, now);
     }
@@ -502,9 +594,17 @@ impl Router {
         p.stats.controls_received += 1;
         if control.mode == MODE_SYNC {
             p.sending.sync = true;
-            p.sending.epoch =
+            let from =
                 if control.last_known_routing_table_id == ours { control.last_known_epoch.min(current) } else { 0 };
-            p.sending.due = Some(now);
+            // A control can cost a whole table: one is acted on at most once a second per peer, however often
+            // it asks (the latest one counts).
+            p.sending.epoch = from;
+            let at = match p.sending.last_resync {
+                Some(t) if now < t + Duration::from_secs(1) => t + Duration::from_secs(1),
+                _ => now,
+            };
+            p.sending.last_resync = Some(at);
+            p.sending.due = Some(at);
         } else {
             p.sending.sync = false;
             p.sending.due = None;
@@ -530,64 +630,64 @@ impl Router {
             _ => return Err(CcpError::Speaker(update.speaker.chars().take(64).collect())),
         };
         let debounce = self.config.debounce;
+        let limits = Limits { max_path_len: self.config.max_path_len, max_routes: self.config.max_routes_per_peer };
+        let allowed = allowance(&p.account);
+        let check = Check { speaker: &speaker, ours: &ours, allowed: &allowed, configured: &self.configured, from };
         let r = &mut p.receiving;
         let may_ask = r.last_control.is_none_or(|t| now >= t + debounce);
-        let mut replaced: Vec<Arc<str>> = Vec::new();
+        let hold = Duration::from_millis(u64::from(update.hold_down_time_ms))
+            .clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        let mut touched: Vec<Arc<str>> = Vec::new();
         if r.table_id != Some(table) {
-            if update.from_epoch != 0 {
-                // A table we do not know, not from its start: ask for all of it.
+            // A table we do not have: the peer restarted (or we just linked). It is received from epoch 0 into a
+            // staging set and replaces what the peer told us before once it is complete.
+            let staged = match r.staged.take() {
+                Some(st) if st.table_id == table => st,
+                _ if update.from_epoch == 0 => Staged { table_id: table, epoch: 0, routes: RouteSet::default() },
+                _ => {
+                    // Not from its start: ask for all of it.
+                    if may_ask {
+                        self.ask_for_routes(from, None, now);
+                    }
+                    return Ok(());
+                }
+            };
+            let mut staged = staged;
+            if update.from_epoch > staged.epoch {
                 if may_ask {
                     self.ask_for_routes(from, None, now);
                 }
                 return Ok(());
             }
-            // The peer restarted: its new table replaces everything it told us before.
-            replaced = r.routes.drain().map(|(k, _)| k).collect();
-            r.table_id = Some(table);
-            r.epoch = 0;
-        }
-        if update.from_epoch > r.epoch {
+            r.expires_at = Some(now + hold);
+            r.control_due = None;
+            p.stats.routes_refused += apply(&mut staged.routes, &update, &check, &limits, &mut Vec::new());
+            staged.epoch = staged.epoch.max(update.to_epoch);
+            if staged.epoch >= update.current_epoch {
+                touched.extend(r.routes.keys().cloned());
+                touched.extend(staged.routes.keys().cloned());
+                r.routes = staged.routes;
+                r.table_id = Some(table);
+                r.epoch = staged.epoch;
+            } else {
+                r.staged = Some(staged);
+            }
+        } else if update.from_epoch > r.epoch {
             // We missed updates: ask for what comes after what we have.
             let known = (table, r.epoch);
-            p.stats.routes_learned = r.routes.len();
             if may_ask {
                 self.ask_for_routes(from, Some(known), now);
             }
-            for prefix in replaced {
-                self.recompute(&prefix, now);
-            }
             return Ok(());
-        }
-        let hold = Duration::from_millis(u64::from(update.hold_down_time_ms))
-            .clamp(Duration::from_secs(1), Duration::from_secs(3600));
-        r.expires_at = Some(now + hold);
-        r.control_due = None;
-        let mut touched = replaced;
-        // As ilp-connector: stale only when it ends before what we have (an update ending at our epoch may
-        // withdraw: a flush).
-        if update.to_epoch >= r.epoch {
-            for prefix in &update.withdrawn_routes {
-                if let Some((k, _)) = r.routes.remove_entry(prefix.as_str()) {
-                    touched.push(k);
-                }
+        } else {
+            r.expires_at = Some(now + hold);
+            r.control_due = None;
+            // As ilp-connector: stale only when it ends before what we have (an update ending at our epoch may
+            // withdraw: a flush).
+            if update.to_epoch >= r.epoch {
+                p.stats.routes_refused += apply(&mut r.routes, &update, &check, &limits, &mut touched);
+                r.epoch = update.to_epoch;
             }
-            let allowed = allowance(&p.account, &speaker);
-            for route in update.new_routes {
-                let prefix: Arc<str> = Arc::from(route.prefix.as_str());
-                let accepted = check_route(&route, &speaker, &ours, &allowed, self.config.max_path_len)
-                    .filter(|_| r.routes.contains_key(&prefix) || r.routes.len() < self.config.max_routes_per_peer);
-                match accepted {
-                    Some(learned) => {
-                        r.routes.insert(prefix.clone(), learned);
-                    }
-                    None => {
-                        p.stats.routes_refused += 1;
-                        r.routes.remove(&prefix);
-                    }
-                }
-                touched.push(prefix);
-            }
-            r.epoch = update.to_epoch;
         }
         p.stats.received_epoch = r.epoch;
         p.stats.routes_learned = r.routes.len();
@@ -599,9 +699,10 @@ impl Router {
         Ok(())
     }
 
-    /// The message to `to` could not be queued: it gets the same changes again an interval later.
+    /// The message to `to` could not be queued: it gets the same changes again later (a third of the route
+    /// expiry, or the interval if shorter), so its routes do not expire meanwhile.
     pub fn send_failed(&mut self, to: &AccountId, message: &CcpMessage, now: Instant) {
-        let interval = self.config.broadcast_interval;
+        let interval = self.config.broadcast_interval.min(self.config.route_expiry / 3).max(self.config.debounce);
         let Some(p) = self.peers.get_mut(to) else { return };
         p.stats.sends_failed += 1;
         match &message.kind {
@@ -746,11 +847,10 @@ impl Router {
         if best.next_hop.as_ref() == Some(to) {
             return false;
         }
-        // Valley-free: a parent gets only what we and our children reach.
+        // Valley-free: a parent gets only what we and our children reach (configured routes included).
         if to_relation == Relation::Parent
             && let Some(hop) = &best.next_hop
-            && self.peers.get(hop).is_some_and(|p| p.account.relation != Relation::Child)
-            && best.source == RouteSource::Learned
+            && self.relations.get(hop) != Some(&Relation::Child)
         {
             return false;
         }
@@ -854,6 +954,8 @@ impl Router {
         }
         for p in self.peers.values_mut() {
             p.sending.epoch = 0;
+            p.sending.flush.clear();
+            p.sending.flush_at = None;
         }
         self.schedule_all(now);
     }
@@ -887,7 +989,7 @@ impl Router {
         }
         let mut best: Option<(&AccountId, &Peer, &Learned)> = None;
         for (id, p) in &self.peers {
-            let Some(l) = p.receiving.routes.get(prefix) else { continue };
+            let Some(l) = p.receiving.routes.routes.get(prefix) else { continue };
             let better = match best {
                 None => true,
                 Some((bid, bp, bl)) => {
@@ -935,39 +1037,94 @@ impl Router {
     }
 }
 
-/// The prefixes `account` may announce, given the speaker address it uses.
-fn allowance(account: &RoutingAccount, speaker: &Address) -> Option<Vec<String>> {
+/// The prefixes `account` may announce: what the configuration grants it; without a grant, a parent anything
+/// and others nothing (a peer's own address space is known only from the configuration: a speaker address is
+/// the peer's word, and taking it would let any peer claim any prefix).
+fn allowance(account: &RoutingAccount) -> Option<Vec<String>> {
     match (&account.allowed_prefixes, account.relation) {
         (Some(list), _) => Some(list.clone()),
         (None, Relation::Parent) => None,
-        (None, _) => Some(vec![speaker.to_string()]),
+        (None, _) => Some(Vec::new()),
     }
 }
 
-/// A route as we would keep it, or `None` if it is refused.
-fn check_route(
-    route: &WireRoute,
-    speaker: &Address,
-    ours: &Address,
-    allowed: &Option<Vec<String>>,
+struct Check<'a> {
+    speaker: &'a Address,
+    ours: &'a Address,
+    allowed: &'a Option<Vec<String>>,
+    configured: &'a HashMap<Arc<str>, AccountId>,
+    from: &'a AccountId,
+}
+
+struct Limits {
     max_path_len: usize,
-) -> Option<Learned> {
-    let prefix = Address::parse(&route.prefix).ok()?;
-    let global = global_prefix(ours);
-    // Inside our own address space, or outside our network.
-    if under(prefix.as_str(), ours.as_str()) || !under(prefix.as_str(), global) {
+    max_routes: usize,
+}
+
+/// Applies an update's withdrawals and new routes to `set`; prefixes that changed go to `touched`. Returns how
+/// many routes were refused.
+fn apply(
+    set: &mut RouteSet,
+    update: &RouteUpdate,
+    check: &Check<'_>,
+    limits: &Limits,
+    touched: &mut Vec<Arc<str>>,
+) -> u64 {
+    let mut refused = 0;
+    for prefix in &update.withdrawn_routes {
+        if let Some(k) = set.remove(prefix) {
+            touched.push(k);
+        }
+    }
+    for route in &update.new_routes {
+        let accepted = check_route(route, check, limits.max_path_len).filter(|l| {
+            set.routes.contains_key(route.prefix.as_str())
+                || (set.len() < limits.max_routes
+                    && set.bytes + weight_of(&route.prefix, l) <= MAX_ROUTE_BYTES_PER_PEER)
+        });
+        match accepted {
+            Some(learned) => {
+                let prefix: Arc<str> = Arc::from(route.prefix.as_str());
+                set.insert(prefix.clone(), learned);
+                touched.push(prefix);
+            }
+            None => {
+                refused += 1;
+                if let Some(k) = set.remove(&route.prefix) {
+                    touched.push(k);
+                }
+            }
+        }
+    }
+    refused
+}
+
+/// A route as we would keep it, or `None` if it is refused.
+fn check_route(route: &WireRoute, check: &Check<'_>, max_path_len: usize) -> Option<Learned> {
+    if route.prefix.len() > MAX_HOP_LEN {
         return None;
     }
-    if let Some(list) = allowed
-        && !list.iter().any(|base| under(prefix.as_str(), base))
+    let prefix = Address::parse(&route.prefix).ok()?;
+    let (ours, p) = (check.ours.as_str(), prefix.as_str());
+    let global = global_prefix(check.ours);
+    // Inside our own address space, or outside our network.
+    if under(p, ours) || !under(p, global) {
+        return None;
+    }
+    if let Some(list) = check.allowed
+        && !list.iter().any(|base| under(p, base))
     {
         return None;
     }
-    if route.path.is_empty() || route.path.len() > max_path_len || route.path[0] != speaker.as_str() {
+    // Under a configured route, only its own next hop may say more.
+    if check.configured.iter().any(|(base, account)| under(p, base) && account != check.from) {
+        return None;
+    }
+    if route.path.is_empty() || route.path.len() > max_path_len || route.path[0] != check.speaker.as_str() {
         return None;
     }
     // A path through us is a loop.
-    if route.path.iter().any(|hop| hop == ours.as_str() || Address::parse(hop).is_err()) {
+    if route.path.iter().any(|hop| hop.len() > MAX_HOP_LEN || hop == ours || Address::parse(hop).is_err()) {
         return None;
     }
     let auth: [u8; 32] = route.auth.as_slice().try_into().ok()?;

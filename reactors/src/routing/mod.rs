@@ -42,8 +42,8 @@ use crate::forwarding::Connector;
 /// The route-exchange channel.
 pub const ROUTING_CHANNEL: u8 = 0x72;
 
-/// The largest message taken from a peer.
-pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// The largest message taken from a peer (ours stay under about 300 KiB).
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
 
 /// The channel's descriptor: below forwarding in priority, a small send queue (an update that does not fit is
 /// sent again later, from the peer's last epoch), and flushed as soon as its queue drains: convergence waits
@@ -133,7 +133,7 @@ pub fn register(
     logger: impl Into<Option<Logger>>,
 ) -> Result<Routing, BuildError> {
     let logger = logger.into().unwrap_or_else(|| Logger::root(slog::Discard, slog::o!()));
-    let ctx = builder.add_reactor("ilp-routing", &[descriptor()], 1024)?;
+    let ctx = builder.add_reactor("ilp-routing", &[descriptor()], 64)?;
     let (commands_tx, commands) = mpsc::channel(64);
     let (events, _) = broadcast::channel(1024);
     let actor = Actor {
@@ -188,8 +188,18 @@ impl Actor {
                 },
                 () = timer.wait() => self.core.tick(Instant::now().into_std()),
             }
-            self.carry_out().await;
+            self.carry_out();
         }
+        // Stopped: what it learned is no longer kept current, so it leaves the forwarding table.
+        let now = Instant::now().into_std();
+        let learned: Vec<(String, Option<AccountId>)> = self
+            .core
+            .routes(now)
+            .into_iter()
+            .filter(|r| r.source == crate::forwarding::routing::RouteSource::Learned)
+            .map(|r| (r.prefix, None))
+            .collect();
+        self.connector.set_learned_routes(learned);
         debug!(self.logger, "route exchange stopped");
     }
 
@@ -251,7 +261,7 @@ impl Actor {
         }
     }
 
-    async fn carry_out(&mut self) {
+    fn carry_out(&mut self) {
         let mut learned = Vec::new();
         let now = Instant::now().into_std();
         while let Some(action) = self.core.poll_action() {
@@ -281,8 +291,8 @@ impl Actor {
                 }
             }
         }
-        if !learned.is_empty() && self.connector.set_learned_routes(learned).await.is_err() {
-            debug!(self.logger, "the connector has stopped; learned routes not passed on");
+        if !learned.is_empty() {
+            self.connector.set_learned_routes(learned);
         }
     }
 }

@@ -43,7 +43,7 @@ struct Net {
     sent: Vec<u64>,
     /// When set, messages from this router to that one are not queued.
     congested: Option<(usize, usize)>,
-    /// Peers may announce anything under `test` (else only their own address space, the default).
+    /// Peers may announce anything under `test` (else only their own address space, as configured).
     grant_all: bool,
 }
 
@@ -89,11 +89,10 @@ impl Net {
         };
         let mut to_b = account(&name(b), rel_of_b);
         let mut to_a = account(&name(a), rel_of_a);
-        if self.grant_all {
-            for acc in [&mut to_a, &mut to_b] {
-                if acc.relation == Relation::Peer {
-                    acc.allowed_prefixes = Some(vec!["test".into()]);
-                }
+        for acc in [&mut to_a, &mut to_b] {
+            if acc.relation != Relation::Parent {
+                let own = format!("test.{}", acc.id);
+                acc.allowed_prefixes = Some(vec![if self.grant_all { "test".into() } else { own }]);
             }
         }
         // A parent and its child exchange routes only when configured to (here they are).
@@ -293,15 +292,17 @@ fn a_parent_may_announce_anything_but_gets_only_our_own_and_our_customers_routes
 fn a_route_through_us_or_outside_the_allowance_or_inside_our_space_is_ignored() {
     let mut r = Router::new(config(1));
     let now = Instant::now();
+    let evil = RoutingAccount { allowed_prefixes: Some(vec!["test.evil".into()]), ..account("evil", Relation::Peer) };
     r.set_inputs(
         RoutingInputs {
             address: Some(addr("test.us")),
-            accounts: vec![account("evil", Relation::Peer)],
+            accounts: vec![evil, account("mallory", Relation::Peer)],
             configured: vec![],
         },
         now,
     );
     r.link_up(&id("evil"), now);
+    r.link_up(&id("mallory"), now);
     let route = |prefix: &str, path: &[&str]| WireRoute {
         prefix: prefix.into(),
         path: path.iter().map(|s| s.to_string()).collect(),
@@ -329,6 +330,19 @@ fn a_route_through_us_or_outside_the_allowance_or_inside_our_space_is_ignored() 
         r.routes(now).into_iter().filter(|v| v.source == RouteSource::Learned).map(|v| v.prefix).collect();
     assert_eq!(learned, ["test.evil"]);
     assert_eq!(r.peers()[0].routes_refused, 5);
+    // A peer without allowed_prefixes may announce nothing, whatever speaker it claims to be.
+    let claim = RouteUpdate {
+        routing_table_id: vec![8; 16],
+        current_epoch: 1,
+        to_epoch: 1,
+        hold_down_time_ms: 45_000,
+        speaker: "test.bank".into(),
+        new_routes: vec![route("test.bank", &["test.bank"])],
+        ..Default::default()
+    };
+    r.on_message(&id("mallory"), CcpMessage::update(claim), now).unwrap();
+    assert!(r.routes(now).iter().all(|v| v.prefix != "test.bank"));
+    assert_eq!(r.peers()[1].routes_refused, 1);
     // The speaker cannot be us.
     let update = RouteUpdate { speaker: "test.us".into(), routing_table_id: vec![9; 16], ..Default::default() };
     assert!(matches!(r.on_message(&id("evil"), CcpMessage::update(update), now), Err(CcpError::Speaker(_))));
@@ -408,9 +422,65 @@ fn a_restarted_peer_replaces_its_routes_and_an_epoch_gap_asks_for_the_rest() {
     r.on_message(&id("b"), update(2, 7, 8, vec![route("test.z")]), now).unwrap();
     assert_eq!(learned(&r), ["test.b", "test.x"]);
     assert_eq!(r.poll_actions_of_kind_send().len(), 1);
-    // From 0 it replaces what the old table said.
-    r.on_message(&id("b"), update(2, 0, 1, vec![route("test.b")]), now).unwrap();
-    assert_eq!(learned(&r), ["test.b"]);
+    // From 0 it replaces what the old table said, once all of it has come: the first of two parts changes nothing.
+    let mut first_part = update(2, 0, 1, vec![route("test.b")]);
+    if let Some(Kind::Update(u)) = &mut first_part.kind {
+        u.current_epoch = 2;
+    }
+    r.on_message(&id("b"), first_part, now).unwrap();
+    assert_eq!(learned(&r), ["test.b", "test.x"]);
+    r.on_message(&id("b"), update(2, 1, 2, vec![route("test.w")]), now).unwrap();
+    assert_eq!(learned(&r), ["test.b", "test.w"]);
+}
+
+#[test]
+fn under_a_configured_route_only_its_next_hop_may_announce_more_specific_prefixes() {
+    let mut r = Router::new(config(1));
+    let now = Instant::now();
+    let parent = account("up", Relation::Parent);
+    let bank = RoutingAccount { allowed_prefixes: Some(vec!["test.bank".into()]), ..account("bank", Relation::Peer) };
+    r.set_inputs(
+        RoutingInputs {
+            address: Some(addr("test.us")),
+            accounts: vec![parent, bank],
+            configured: vec![("test.bank".into(), id("bank"))],
+        },
+        now,
+    );
+    r.link_up(&id("up"), now);
+    r.link_up(&id("bank"), now);
+    let announce = |speaker: &str, prefix: &str| {
+        CcpMessage::update(RouteUpdate {
+            routing_table_id: vec![speaker.len() as u8; 16],
+            current_epoch: 1,
+            to_epoch: 1,
+            hold_down_time_ms: 45_000,
+            speaker: speaker.into(),
+            new_routes: vec![WireRoute { prefix: prefix.into(), path: vec![speaker.into()], auth: vec![0; 32] }],
+            ..Default::default()
+        })
+    };
+    // The parent may announce anything, but not take traffic from under a configured route.
+    r.on_message(&id("up"), announce("test.up", "test.bank.vault"), now).unwrap();
+    assert!(r.routes(now).iter().all(|v| v.prefix != "test.bank.vault"));
+    r.on_message(&id("bank"), announce("test.bank", "test.bank.vault"), now).unwrap();
+    let v = r.routes(now).into_iter().find(|v| v.prefix == "test.bank.vault").unwrap();
+    assert_eq!(v.next_hop, Some(id("bank")));
+}
+
+#[test]
+fn a_flood_of_route_controls_restarts_the_table_at_most_once_a_second() {
+    let mut net = line(2);
+    net.settle();
+    let before = net.routers[1].peers()[0].updates_sent;
+    let control = || CcpMessage::control(RouteControl { mode: MODE_SYNC, ..Default::default() });
+    for _ in 0..100 {
+        net.routers[1].on_message(&id("n0"), control(), net.now).unwrap();
+        net.run(1, Duration::from_millis(10));
+    }
+    // A second of floods: the whole (one-update) table went out about twice, not a hundred times.
+    let sent = net.routers[1].peers()[0].updates_sent - before;
+    assert!(sent <= 4, "{sent} updates for 100 controls");
 }
 
 #[test]
