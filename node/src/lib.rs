@@ -21,5 +21,6 @@ pub mod admin;
 pub mod client;
 pub mod config;
 pub mod duration;
+pub mod localnet;
 pub mod logging;
 pub mod node;

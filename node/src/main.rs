@@ -74,6 +74,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a local connector network in this process: N nodes find each other through a seed, exchange routes,
+    /// and pay each other continuously, with a live view; Ctrl-C (or --duration) stops it and prints a summary.
+    Localnet {
+        /// How many nodes (2 to 64).
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Wire profile: tm2 or cometbft.
+        #[arg(long, default_value = "tm2")]
+        profile: WireProfile,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Where to put the nodes' homes (default: a temporary folder, removed at the end).
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// Payments per second each node starts.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+    },
     /// Show the running node's ILP routing table (prefix, next hop, path, source, age).
     Routes {
         /// The node's home directory.
@@ -167,6 +186,47 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 println!("{}", serde_json::to_string_pretty(&book)?);
             } else {
                 print_book(&book);
+            }
+        }
+        Command::Localnet { nodes, profile, duration, home, rate } => {
+            use std::io::{IsTerminal, Write};
+            let options = ledgerwire_node::localnet::LocalnetOptions { nodes, profile, home, rate };
+            let stop = async move {
+                match duration {
+                    Some(s) => tokio::select! {
+                        () = tokio::time::sleep(std::time::Duration::from_secs(s)) => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    },
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            };
+            let terminal = std::io::stdout().is_terminal();
+            eprintln!("starting {nodes} nodes…");
+            let summary = ledgerwire_node::localnet::run(options, stop, |s| {
+                let mut out = std::io::stdout().lock();
+                if terminal {
+                    // Clear the screen and draw the table again.
+                    let _ = write!(out, "\x1b[2J\x1b[H{}\n(Ctrl-C stops)\n", ledgerwire_node::localnet::render(s));
+                } else {
+                    let fulfilled: u64 = s.nodes.iter().map(|n| n.fulfilled).sum();
+                    let rejected: u64 = s.nodes.iter().map(|n| n.rejected.values().sum::<u64>()).sum();
+                    let rate: f64 = s.nodes.iter().map(|n| n.per_second).sum();
+                    let routes: usize = s.nodes.iter().map(|n| n.routes).sum();
+                    let _ = writeln!(
+                        out,
+                        "t={:.0}s nodes={} routes={routes} fulfilled={fulfilled} rejected={rejected} per_second={rate:.0}",
+                        s.elapsed_s,
+                        s.nodes.len()
+                    );
+                }
+                let _ = out.flush();
+            })
+            .await?;
+            println!("{}", ledgerwire_node::localnet::render_summary(&summary));
+            if summary.lost > 0 {
+                return Err(format!("{} payments got no answer", summary.lost).into());
             }
         }
         Command::Routes { home, peers, json } => {

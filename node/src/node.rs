@@ -76,8 +76,11 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The local network could not be set up.
+    #[error("localnet: {0}")]
+    Localnet(String),
     /// The admin API could not listen.
-    #[error("cannot serve the admin API on {addr}: {source}")]
+    #[error("admin.laddr: cannot serve the admin API on {addr}: {source} (change admin.laddr)")]
     Admin {
         /// The address.
         addr: std::net::SocketAddr,
@@ -97,6 +100,15 @@ pub struct Initialised {
     pub token_file: PathBuf,
     /// The node's ID.
     pub id: String,
+}
+
+/// Writes `file` as the home's config.toml (validated first), replacing what is there.
+pub fn write_config(home: &Path, file: &crate::config::ConfigFile) -> Result<(), NodeError> {
+    let config_file = home.join(CONFIG_FILE);
+    let text = file.render();
+    crate::config::ConfigFile::parse(&text, &config_file)?.resolve(home)?;
+    atomic_file::write_atomic(&config_file, text.as_bytes(), 0o644)
+        .map_err(|source| NodeError::Write { path: config_file.clone(), source })
 }
 
 /// Creates `home/config/config.toml`, the node key (kept if one exists) and an admin token.

@@ -211,6 +211,25 @@ impl ConfigFile {
         for (schema, values) in sections {
             out.push_str(&schema.render(&values));
         }
+        // Accounts and routes, as [[ilp.accounts]] and [[ilp.routes]] blocks at the end.
+        #[derive(Serialize)]
+        struct Tables<'a> {
+            ilp: IlpTables<'a>,
+        }
+        #[derive(Serialize)]
+        struct IlpTables<'a> {
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            accounts: &'a [ledgerwire_reactors::accounts::AccountSpec],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            routes: &'a [ilp::RouteEntry],
+        }
+        if !self.ilp.accounts.is_empty() || !self.ilp.routes.is_empty() {
+            let tables = Tables { ilp: IlpTables { accounts: &self.ilp.accounts, routes: &self.ilp.routes } };
+            if let Ok(text) = toml::to_string(&tables) {
+                out.push('\n');
+                out.push_str(&text);
+            }
+        }
         out
     }
 
