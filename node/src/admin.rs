@@ -141,6 +141,8 @@ async fn status(State(state): State<AdminState>) -> Response {
         "network": info.network,
         "listen_address": state.switch.listen_addr().map(|a| a.to_string()),
         "peers": peers,
+        "ilp_address": state.connector.address().borrow().to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
         "node_info": node_info_json(info),
     }))
     .into_response()

@@ -25,8 +25,8 @@ struct Cli {
 enum Command {
     /// Create a home directory: config/config.toml, the node key and an admin token.
     Init {
-        /// The node's home directory.
-        #[arg(long)]
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Wire profile: tm2 or cometbft.
         #[arg(long, default_value = "tm2")]
@@ -40,14 +40,14 @@ enum Command {
     },
     /// Print the node's ID.
     ShowNodeId {
-        /// The node's home directory.
-        #[arg(long)]
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
     },
     /// Run the node until SIGINT or SIGTERM.
     Start {
-        /// The node's home directory.
-        #[arg(long)]
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// If the home directory has no config yet, initialise it with the defaults first.
         #[arg(long)]
@@ -58,8 +58,8 @@ enum Command {
     },
     /// List connected peers (asks the running node's admin API).
     Peers {
-        /// The node's home directory.
-        #[arg(long)]
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -67,8 +67,8 @@ enum Command {
     },
     /// Show the running node's address book.
     Addrbook {
-        /// The node's home directory.
-        #[arg(long)]
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -95,8 +95,8 @@ enum Command {
     },
     /// Show the running node's ILP routing table (prefix, next hop, path, source, age).
     Routes {
-        /// The node's home directory.
-        #[arg(long)]
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Show route exchange per account instead (epochs, updates and controls sent and received).
         #[arg(long)]
@@ -105,10 +105,52 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the version of this binary.
+    Version,
+    /// Show the running node: ID, profile, network, listen address, ILP address, peers.
+    Status {
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running node to dial a peer (`id@host:port`).
+    Dial {
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+        /// The peer's address.
+        address: String,
+        /// Keep redialing it (until restart).
+        #[arg(long)]
+        persistent: bool,
+    },
+    /// Ask the running node to disconnect a peer and not redial it until restart.
+    Disconnect {
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+        /// The peer's ID.
+        id: String,
+    },
+    /// Check the home's configuration without starting (exit status 1 and one line naming `section.key` if wrong).
+    ConfigCheck {
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+    },
+    /// Forget every address discovery learned (the node must be stopped); configured peers stay.
+    ResetAddrbook {
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+    },
     /// Follow the running node's events, one JSON object per line.
     Events {
-        /// The node's home directory.
-        #[arg(long)]
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
     },
 }
@@ -117,6 +159,11 @@ enum Command {
 enum Format {
     Text,
     Json,
+}
+
+/// `~/.ledgerwire` (or `./.ledgerwire` without a home directory).
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".ledgerwire")
 }
 
 fn main() -> ExitCode {
@@ -245,27 +292,104 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Events { home } => {
             let config = NodeConfig::load(&home)?;
             let token = node::read_token(&config.admin.token_file)?;
-            client::follow_events(node::admin_address(&config)?, &token, |e| println!("{e}")).await?;
+            let result = client::follow_events(node::admin_address(&config)?, &token, |mut e| {
+                // Each line carries the time it was received (milliseconds since the Unix epoch).
+                if let Some(obj) = e.as_object_mut() {
+                    obj.insert("time_ms".into(), serde_json::json!(unix_ms()));
+                }
+                println!("{e}");
+            })
+            .await;
+            let end = match &result {
+                Ok(()) => "the node closed the stream (it stopped)".to_owned(),
+                Err(e) => format!("the stream ended: {e}"),
+            };
+            println!("{}", serde_json::json!({ "event": "node_gone", "time_ms": unix_ms(), "reason": end }));
+            result?;
+        }
+        Command::Version => println!("ledgerwire {}", env!("CARGO_PKG_VERSION")),
+        Command::Status { home, json } => {
+            let config = NodeConfig::load(&home)?;
+            let token = node::read_token(&config.admin.token_file)?;
+            let status = client::get_json(node::admin_address(&config)?, &token, "/status").await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                let info = &status["node_info"];
+                for (k, v) in [
+                    ("id", &status["id"]),
+                    ("profile", &status["profile"]),
+                    ("network", &info["network"]),
+                    ("moniker", &info["moniker"]),
+                    ("listen", &status["listen_address"]),
+                    ("peers", &status["peers"]),
+                    ("ilp address", &status["ilp_address"]),
+                ] {
+                    let v = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                    println!("{k:<12} {v}");
+                }
+            }
+        }
+        Command::Dial { home, address, persistent } => {
+            let config = NodeConfig::load(&home)?;
+            let token = node::read_token(&config.admin.token_file)?;
+            let body = serde_json::json!({ "address": address, "persistent": persistent });
+            let v = client::post_json(node::admin_address(&config)?, &token, "/peers", &body).await?;
+            println!("{v}");
+        }
+        Command::Disconnect { home, id } => {
+            let config = NodeConfig::load(&home)?;
+            let token = node::read_token(&config.admin.token_file)?;
+            let v = client::delete_json(node::admin_address(&config)?, &token, &format!("/peers/{id}")).await?;
+            println!("{v}");
+        }
+        Command::ConfigCheck { home } => {
+            let config = NodeConfig::load(&home)?;
+            println!(
+                "{}: ok ({} profile, network {})",
+                home.join(ledgerwire_node::config::CONFIG_FILE).display(),
+                config.profile,
+                config.network
+            );
+        }
+        Command::ResetAddrbook { home } => {
+            let config = NodeConfig::load(&home)?;
+            if node::is_running(&home) {
+                return Err(format!("a node is running on {}: stop it first", home.display()).into());
+            }
+            match std::fs::remove_file(&config.p2p.addr_book_file) {
+                Ok(()) => println!("removed {}", config.p2p.addr_book_file.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    println!("{} does not exist: nothing to reset", config.p2p.addr_book_file.display())
+                }
+                Err(e) => return Err(format!("cannot remove {}: {e}", config.p2p.addr_book_file.display()).into()),
+            }
         }
     }
     Ok(())
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 fn print_peers(peers: &serde_json::Value) {
     let list = peers.as_array().cloned().unwrap_or_default();
     println!(
-        "{:<42} {:<9} {:<10} {:<7} {:<22} {:>12} {:>12} {:>9}",
-        "ID", "DIRECTION", "PERSISTENT", "PRIVATE", "ADDRESS", "BYTES IN", "BYTES OUT", "RTT MS"
+        "{:<42} {:<16} {:<9} {:<10} {:<7} {:<22} {:>12} {:>12} {:>7}",
+        "ID", "MONIKER", "DIRECTION", "PERSISTENT", "PRIVATE", "ADDRESS", "BYTES IN", "BYTES OUT", "RTT MS"
     );
     for p in &list {
         let s = |k: &str| match &p[k] {
             serde_json::Value::String(v) => v.clone(),
             other => other.to_string(),
         };
-        let rtt = p["rtt_ms"].as_f64().map_or("-".to_owned(), |r| format!("{r:.2}"));
+        let rtt = p["rtt_ms"].as_f64().map_or("-".to_owned(), |r| format!("{r:.1}"));
+        let moniker: String = s("moniker").chars().take(16).collect();
         println!(
-            "{:<42} {:<9} {:<10} {:<7} {:<22} {:>12} {:>12} {:>9}",
+            "{:<42} {:<16} {:<9} {:<10} {:<7} {:<22} {:>12} {:>12} {:>7}",
             s("id"),
+            moniker,
             s("direction"),
             s("persistent"),
             s("private"),
@@ -283,12 +407,18 @@ fn print_book(book: &serde_json::Value) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let ago =
         |v: &serde_json::Value| v.as_u64().map_or("never".to_owned(), |t| format!("{}s ago", now.saturating_sub(t)));
-    println!("{:<70} {:<12} {:>14} {:>14} {:>8}", "ADDRESS", "SOURCE", "LAST ATTEMPT", "LAST SUCCESS", "FAILURES");
+    println!("{:<70} {:<14} {:>14} {:>14} {:>8}", "ADDRESS", "SOURCE", "LAST ATTEMPT", "LAST SUCCESS", "FAILURES");
     for e in &list {
         let source = e["source"].as_str().unwrap_or("");
-        let source = if source.len() > 12 { "peer" } else { source };
+        // "self": the peer announced this address itself (and we verified it); "config": from config.toml; a
+        // node ID: learned from that peer.
+        let source = match source {
+            "self" => "self-announced",
+            s if s.len() > 14 => "peer",
+            s => s,
+        };
         println!(
-            "{:<70} {:<12} {:>14} {:>14} {:>8}",
+            "{:<70} {:<14} {:>14} {:>14} {:>8}",
             e["address"].as_str().unwrap_or(""),
             source,
             ago(&e["last_attempt"]),

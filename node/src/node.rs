@@ -76,6 +76,20 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The p2p listener could not listen.
+    #[error("p2p.laddr: cannot listen on {addr}: {source} (change p2p.laddr)")]
+    P2pListen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another node runs on this home.
+    #[error("another ledgerwire node is running on {0} (it holds the lock file); stop it first, or use another --home")]
+    HomeInUse(PathBuf),
+    /// No node runs on this home (for commands that talk to the running node).
+    #[error("no ledgerwire node is running on {0}: start it with `ledgerwire start --home {0}`")]
+    NotRunning(PathBuf),
     /// The local network could not be set up.
     #[error("localnet: {0}")]
     Localnet(String),
@@ -144,12 +158,60 @@ pub fn init(home: &Path, profile: WireProfile, network: &str, moniker: &str) -> 
     })
 }
 
+/// The lock a running node holds on its home.
+pub const LOCK_FILE: &str = "data/node.lock";
+
+/// Takes the home's lock (released when the file is dropped, or the process ends however it ends).
+fn lock_home(home: &Path) -> Result<std::fs::File, NodeError> {
+    let path = home.join(LOCK_FILE);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| NodeError::Write { path: dir.to_owned(), source })?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| NodeError::Write { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(NodeError::HomeInUse(home.to_owned())),
+        Err(std::fs::TryLockError::Error(source)) => Err(NodeError::Write { path, source }),
+    }
+}
+
+/// Whether a node runs on `home` (holds its lock).
+pub fn is_running(home: &Path) -> bool {
+    matches!(lock_home(home), Err(NodeError::HomeInUse(_)))
+}
+
+/// Warns when a secret file can be read by others than its owner.
+fn warn_if_readable(path: &Path, logger: &Logger) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            slog::warn!(logger, "a secret file can be read by other users; chmod 600 it";
+                "file" => %path.display(), "mode" => format!("{:o}", meta.permissions().mode() & 0o777));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, logger);
+}
+
 /// Where a running node records the admin API's bound address (useful when `admin.laddr` has port 0).
 pub const ADMIN_ADDR_FILE: &str = "data/admin.addr";
 
 /// The admin API address of the node at `config.home`: the configured one, or the one a running node recorded if
 /// the configured port is 0.
 pub fn admin_address(config: &NodeConfig) -> Result<std::net::SocketAddr, NodeError> {
+    // Only the node that owns the home gets the token: no lock held, no node (a stale address file from a killed
+    // node may name a port someone else listens on now).
+    if !is_running(&config.home) {
+        return Err(NodeError::NotRunning(config.home.clone()));
+    }
     if config.admin.laddr.port() != 0 {
         return Ok(config.admin.laddr);
     }
@@ -195,10 +257,13 @@ pub struct RunningNode {
     admin_task: JoinHandle<std::io::Result<()>>,
     admin_addr_file: PathBuf,
     logger: Logger,
+    // Held while the node runs: a second node on the same home is refused, and the CLI knows a node is there.
+    _lock: std::fs::File,
 }
 
 /// Starts the switch (with the ping and discovery reactors) and the admin API.
 pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, NodeError> {
+    let lock = lock_home(&config.home)?;
     let key = Arc::new(NodeKey::load(&config.node_key_file)?);
     let node_id = key.node_id(config.profile);
     config.check_own_id(node_id)?;
@@ -250,8 +315,13 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         .await
         .map_err(|source| NodeError::Admin { addr: admin_laddr, source })?;
     let admin_addr = admin_listener.local_addr().map_err(|source| NodeError::Admin { addr: admin_laddr, source })?;
-    let switch = builder.start().await?;
+    let switch = builder.start().await.map_err(|e| match e {
+        ledgerwire_p2p::BuildError::Listen { addr, source } => NodeError::P2pListen { addr, source },
+        e => e.into(),
+    })?;
     let admin_addr_file = config.home.join(ADMIN_ADDR_FILE);
+    warn_if_readable(&config.node_key_file, &logger);
+    warn_if_readable(&config.admin.token_file, &logger);
     let record = |path: &Path| -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -304,6 +374,7 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         admin_task,
         admin_addr_file,
         logger,
+        _lock: lock,
     })
 }
 

@@ -210,21 +210,34 @@ async fn the_events_command_prints_each_event_as_a_json_line() {
 }
 
 #[tokio::test]
-async fn the_cli_explains_an_unreachable_node() {
+async fn the_cli_talks_only_to_the_node_that_owns_the_home() {
     let dir = tempfile::tempdir().unwrap();
     let h = home(&dir, "idle");
+    // No home yet: the message says how to make one.
+    let out = run(&["peers", "--home", h.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ledgerwire init --home"), "{out:?}");
     init(&h, "tm2");
-    // Port 0 and no running node: the CLI says so.
+    // No running node: the CLI says so.
     let out = run(&["peers", "--home", h.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no running node recorded its address"));
-    // A fixed port nobody listens on.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    edit(&h, |c| c.replace("\nladdr = \"127.0.0.1:0\"", &format!("\nladdr = \"{free}\"")));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no ledgerwire node is running on"), "{out:?}");
+    // A stale address file left by a killed node, naming a port someone else listens on now: the CLI does not
+    // connect there (and so never sends it the token).
+    let stranger = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    std::fs::create_dir_all(h.join("data")).unwrap();
+    std::fs::write(h.join("data/admin.addr"), format!("{}\n", stranger.local_addr().unwrap())).unwrap();
     let out = run(&["peers", "--home", h.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no ledgerwire node is running on"), "{out:?}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("is the node running?"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        tokio::time::timeout(std::time::Duration::from_millis(200), stranger.accept()).await.is_err(),
+        "nobody connected to the stranger"
     );
+    // With the node running, a second node on the same home is refused, and the first still answers.
+    let mut node = start(&h).await;
+    let out = run(&["start", "--home", h.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another ledgerwire node is running on"), "{out:?}");
+    let out = run(&["status", "--home", h.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&node_id(&h)), "{out:?}");
+    assert!(sigterm(&mut node).await.success());
 }

@@ -100,6 +100,11 @@ pub struct NodeConfig {
 /// Why a configuration was refused. Every variant prints as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The home has no configuration.
+    #[error(
+        "no configuration at {0}: create the home with `ledgerwire init --home <dir>` (or `ledgerwire start --init`)"
+    )]
+    Missing(PathBuf),
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -253,7 +258,10 @@ impl NodeConfig {
     /// Reads and validates `home/config/config.toml`.
     pub fn load(home: &Path) -> Result<NodeConfig, ConfigError> {
         let path = home.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::Missing(path.clone()),
+            _ => ConfigError::Read { path: path.clone(), source },
+        })?;
         ConfigFile::parse(&text, &path)?.resolve(home)
     }
 
