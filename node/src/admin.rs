@@ -1,7 +1,9 @@
-//! The admin HTTP API. Every route requires `Authorization: Bearer <token>`.
+//! The admin HTTP API. Every route but `GET /health` requires `Authorization: Bearer <token>` (the scheme name in
+//! any case). Every error is `{"error": "…"}` with its status.
 //!
 //! | route | |
 //! |---|---|
+//! | `GET /health` | `{"status": "ok"}` while the node runs; no token needed |
 //! | `GET /status` | our ID, profile, network, listen address and the full NodeInfo we advertise |
 //! | `GET /peers` | connected peers: ID, address, direction, persistent, private, connected since, bytes in and out, RTT |
 //! | `POST /peers` | `{"address": "id@host:port", "persistent": false}` queues a dial |
@@ -38,6 +40,7 @@ use ledgerwire_reactors::discovery::DiscoveryHandle;
 use ledgerwire_reactors::discovery::book::Source;
 use ledgerwire_reactors::forwarding::routing::RouteSource;
 use ledgerwire_reactors::forwarding::{Connector, ConnectorError, IlpEvent};
+use ledgerwire_reactors::ilp_over_http::{HttpLimits, serve_bounded};
 use ledgerwire_reactors::ping::PingHandle;
 use ledgerwire_reactors::routing::core::RouteEvent;
 use ledgerwire_reactors::routing::{Routing, RoutingError};
@@ -65,9 +68,9 @@ pub struct AdminState {
     pub profile: WireProfile,
 }
 
-/// The router with authentication applied to every route.
+/// The router: authentication on every route but `GET /health`; every error answered as `{"error": "…"}`.
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let authenticated = Router::new()
         .route("/status", get(status))
         .route("/peers", get(peers).post(dial))
         .route("/peers/{id}", axum::routing::delete(disconnect))
@@ -81,7 +84,41 @@ pub fn router(state: AdminState) -> Router {
         .route("/routes/peers", get(route_peers))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state.clone());
+    Router::new()
+        .route("/health", get(health))
         .with_state(state)
+        .merge(authenticated)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route (see GET /openapi.json)") })
+        .layer(middleware::map_response(json_errors))
+}
+
+/// Errors made outside the handlers (axum's body limit, method not allowed) get the same JSON shape.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let mut r = error(status, text);
+    for (name, value) in parts.headers.iter().filter(|(n, _)| *n == header::WWW_AUTHENTICATE || *n == header::ALLOW) {
+        r.headers_mut().insert(name.clone(), value.clone());
+    }
+    r
+}
+
+/// For load balancers and supervisors: no token, nothing secret.
+async fn health(State(state): State<AdminState>) -> Response {
+    if state.switch.is_stopped() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "stopping");
+    }
+    axum::Json(json!({ "status": "ok" })).into_response()
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -93,7 +130,9 @@ async fn authenticate(State(state): State<AdminState>, request: Request, next: N
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .unwrap_or("");
     if !bool::from(presented.as_bytes().ct_eq(state.token.as_bytes())) {
         let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
@@ -200,6 +239,13 @@ async fn dial(State(state): State<AdminState>, body: Bytes) -> Response {
         Ok(a) => a,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("address: {e}")),
     };
+    // An address that can never be dialed (port 0, 0.0.0.0, broadcast, multicast) is refused now, not queued.
+    if let Some(Err(e)) = address.to_net_address().map(|a| a.validate()) {
+        return error(StatusCode::BAD_REQUEST, format!("address: {e}"));
+    }
+    if address.port() == 0 {
+        return error(StatusCode::BAD_REQUEST, "address: port 0 cannot be dialed");
+    }
     match state.switch.dial(address.clone(), req.persistent).await {
         Ok(()) => {
             (StatusCode::ACCEPTED, axum::Json(json!({ "queued": address.to_string(), "persistent": req.persistent })))
@@ -493,13 +539,25 @@ async fn events(State(state): State<AdminState>) -> Response {
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` until `shutdown` turns true, on the bounded listener (connection cap,
+/// header-read and idle timeouts).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AdminState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    limits: HttpLimits,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    logger: slog::Logger,
+) {
+    let app = router(state);
+    serve_bounded(
+        listener,
+        limits,
+        move |_peer| hyper_util::service::TowerToHyperService::new(app.clone()),
+        shutdown,
+        logger,
+        "admin",
+    )
+    .await;
 }
 
 /// Where the admin API listens, for messages.

@@ -13,7 +13,6 @@ use ledgerwire_reactors::ping::{self, PingConfig, PingHandle};
 use ledgerwire_reactors::routing::{self, Routing, core::RouterConfig};
 use ledgerwire_types::{NodeKey, NodeKeyError, WireProfile, atomic_file};
 use slog::{Logger, info};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, AdminState};
@@ -253,8 +252,8 @@ pub struct RunningNode {
     ilp_http_stop: tokio::sync::watch::Sender<bool>,
     ilp_http_task: Option<JoinHandle<()>>,
     store: Store,
-    admin_stop: oneshot::Sender<()>,
-    admin_task: JoinHandle<std::io::Result<()>>,
+    admin_stop: tokio::sync::watch::Sender<bool>,
+    admin_task: JoinHandle<()>,
     admin_addr_file: PathBuf,
     logger: Logger,
     // Held while the node runs: a second node on the same home is refused, and the CLI knows a node is there.
@@ -349,10 +348,14 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         token: token.into(),
         profile: config.profile,
     };
-    let (admin_stop, stopped) = oneshot::channel::<()>();
-    let admin_task = tokio::spawn(admin::serve(admin_listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let (admin_stop, stopped) = tokio::sync::watch::channel(false);
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        state,
+        config.admin.limits,
+        stopped,
+        logger.new(slog::o!("module" => "admin")),
+    ));
     info!(logger, "node started";
         "id" => %switch.id(), "profile" => %config.profile, "network" => &config.network,
         "p2p" => switch.listen_addr().map(|a| a.to_string()), "admin" => admin::describe(admin_addr),
@@ -439,7 +442,7 @@ async fn start_connector(
 impl RunningNode {
     /// Stops the admin API and the switch, closing every connection, and waits for both.
     pub async fn stop(self) {
-        let _ = self.admin_stop.send(());
+        let _ = self.admin_stop.send(true);
         let _ = self.ilp_http_stop.send(true);
         self.switch.stop().await;
         if let Some(task) = self.ilp_http_task {

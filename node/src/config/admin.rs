@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use ledgerwire_reactors::ilp_over_http::HttpLimits;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{Key, Kind, SectionSchema};
-use super::{ConfigError, relative_path, socket_addr};
+use super::{ConfigError, duration_in, relative_path, socket_addr, within};
 
 /// `[admin]` as written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,11 +18,23 @@ pub struct AdminSection {
     pub laddr: String,
     /// Bearer token file, relative to home.
     pub token_file: String,
+    /// Most open connections.
+    pub max_connections: u64,
+    /// Time a client has to send its request headers.
+    pub header_read_timeout: String,
+    /// Idle connections are closed after this.
+    pub idle_timeout: String,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
-        AdminSection { laddr: "127.0.0.1:26658".into(), token_file: "config/admin_token".into() }
+        AdminSection {
+            laddr: "127.0.0.1:26658".into(),
+            token_file: "config/admin_token".into(),
+            max_connections: 64,
+            header_read_timeout: "5s".into(),
+            idle_timeout: "60s".into(),
+        }
     }
 }
 
@@ -38,6 +52,13 @@ pub(crate) const SCHEMA: SectionSchema = SectionSchema {
             kind: Kind::Path,
             doc: "File with the bearer token every admin request must present.",
         },
+        Key { name: "max_connections", kind: Kind::Integer, doc: "Most open connections; more are closed at once." },
+        Key {
+            name: "header_read_timeout",
+            kind: Kind::Duration,
+            doc: "Time a client has to send its request headers; slower ones are closed.",
+        },
+        Key { name: "idle_timeout", kind: Kind::Duration, doc: "Connections idle this long are closed." },
     ],
 };
 
@@ -48,13 +69,32 @@ pub struct AdminConfig {
     pub laddr: SocketAddr,
     /// The bearer token file.
     pub token_file: PathBuf,
+    /// Listener limits.
+    pub limits: HttpLimits,
 }
 
 impl AdminSection {
     pub(crate) fn resolve(&self, home: &Path) -> Result<AdminConfig, ConfigError> {
+        let limits = HttpLimits {
+            max_connections: within("admin.max_connections", self.max_connections, 1, 10_000)? as usize,
+            header_read_timeout: duration_in(
+                "admin.header_read_timeout",
+                &self.header_read_timeout,
+                Duration::from_millis(100),
+                Duration::from_secs(300),
+            )?,
+            idle_timeout: duration_in(
+                "admin.idle_timeout",
+                &self.idle_timeout,
+                Duration::from_millis(100),
+                Duration::from_secs(3600),
+            )?,
+            max_body_bytes: 16 * 1024,
+        };
         Ok(AdminConfig {
             laddr: socket_addr("admin.laddr", &self.laddr)?,
             token_file: relative_path("admin.token_file", &self.token_file, home)?,
+            limits,
         })
     }
 }

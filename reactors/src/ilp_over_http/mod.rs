@@ -2,7 +2,9 @@
 //! the client that delivers packets to apps.
 
 pub mod client;
+pub mod listener;
 pub mod server;
 
 pub use client::{HttpClient, SendError};
+pub use listener::serve_bounded;
 pub use server::{Credentials, HttpLimits, PacketHandler, serve};

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,13 +16,13 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use sha2::{Digest, Sha256};
-use slog::{Logger, info, warn};
+use slog::{Logger, info};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
+
+use super::listener::serve_bounded;
 
 use ledgerwire_p2p::log_limit::LogLimit;
 
@@ -153,9 +152,10 @@ pub async fn serve<H: PacketHandler>(
     credentials: watch::Receiver<Arc<Credentials>>,
     address: watch::Receiver<Address>,
     handler: H,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     logger: Logger,
 ) {
+    let logger_for_listener = logger.clone();
     let shared = Arc::new(Shared {
         handler,
         credentials,
@@ -165,97 +165,21 @@ pub async fn serve<H: PacketHandler>(
         refusals_logged: std::sync::Mutex::new(LogLimit::new(5, Duration::from_secs(1))),
         logger,
     });
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let refused = AtomicUsize::new(0);
-    let mut connections = JoinSet::new();
-    let conn_shutdown = shutdown.clone();
-    loop {
-        tokio::select! {
-            () = stopped(&mut shutdown) => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait a little instead of spinning.
-                        warn!(shared.logger, "ILP-over-HTTP accept failed"; "error" => %e);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    let n = refused.fetch_add(1, Ordering::Relaxed);
-                    if n.is_power_of_two() {
-                        warn!(shared.logger, "ILP-over-HTTP connection cap reached; closing new connections";
-                            "cap" => limits.max_connections, "refused_so_far" => n + 1);
-                    }
-                    drop(stream);
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                let shutdown = conn_shutdown.clone();
-                connections.spawn(async move {
-                    serve_connection(stream, peer, shared, shutdown).await;
-                    drop(slot);
-                });
-            }
-        }
-    }
-    drop(listener);
-    // Connections finish their request in progress and close.
-    while connections.join_next().await.is_some() {}
-}
-
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    // A dropped sender counts as a shutdown too.
-    let _ = shutdown.wait_for(|s| *s).await;
-}
-
-async fn serve_connection<H: PacketHandler>(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared<H>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let (activity_tx, mut activity) = watch::channel(0usize);
-    let activity_tx = Arc::new(activity_tx);
-    let service = {
-        let shared = shared.clone();
-        hyper::service::service_fn(move |request: Request<Incoming>| {
+    serve_bounded(
+        listener,
+        limits,
+        move |peer| {
             let shared = shared.clone();
-            let activity = activity_tx.clone();
-            async move {
-                activity.send_modify(|n| *n += 1);
-                let response = handle(&shared, peer, request).await;
-                activity.send_modify(|n| *n += 1);
-                Ok::<_, std::convert::Infallible>(response)
-            }
-        })
-    };
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.limits.header_read_timeout)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let mut closing = false;
-    loop {
-        // Odd activity count: a request is in progress.
-        let idle = *activity.borrow() % 2 == 0;
-        tokio::select! {
-            _ = conn.as_mut() => return,
-            _ = activity.changed() => {}
-            _ = tokio::time::sleep(shared.limits.idle_timeout), if idle && !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            () = stopped(&mut shutdown), if !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-        }
-    }
+            hyper::service::service_fn(move |request: Request<Incoming>| {
+                let shared = shared.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(&shared, peer, request).await) }
+            })
+        },
+        shutdown,
+        logger_for_listener,
+        "ilp-over-http",
+    )
+    .await;
 }
 
 async fn handle<H: PacketHandler>(
