@@ -23,4 +23,5 @@ pub mod config;
 pub mod duration;
 pub mod localnet;
 pub mod logging;
+pub mod metrics;
 pub mod node;

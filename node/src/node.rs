@@ -89,6 +89,16 @@ pub enum NodeError {
     /// No node runs on this home (for commands that talk to the running node).
     #[error("no ledgerwire node is running on {0}: start it with `ledgerwire start --home {0}`")]
     NotRunning(PathBuf),
+    /// The metrics listener could not listen.
+    #[error(
+        "metrics.laddr: cannot listen on {addr}: {source} (change metrics.laddr, or set it to \"\" to turn it off)"
+    )]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The local network could not be set up.
     #[error("localnet: {0}")]
     Localnet(String),
@@ -254,6 +264,9 @@ pub struct RunningNode {
     store: Store,
     admin_stop: tokio::sync::watch::Sender<bool>,
     admin_task: JoinHandle<()>,
+    metrics_task: Option<JoinHandle<()>>,
+    /// Where `GET /metrics` listens, if on.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     admin_addr_file: PathBuf,
     logger: Logger,
     // Held while the node runs: a second node on the same home is refused, and the CLI knows a node is there.
@@ -356,7 +369,27 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         stopped,
         logger.new(slog::o!("module" => "admin")),
     ));
+    let (metrics_addr, metrics_task) = match config.metrics.laddr {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| NodeError::Metrics { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| NodeError::Metrics { addr, source })?;
+            let state = crate::metrics::start(switch.clone(), connector.clone(), routing.clone(), discovery.clone());
+            let app = crate::metrics::router(state);
+            let task = tokio::spawn(ledgerwire_reactors::ilp_over_http::serve_bounded(
+                listener,
+                ledgerwire_reactors::ilp_over_http::HttpLimits { max_connections: 16, ..Default::default() },
+                move |_peer| hyper_util::service::TowerToHyperService::new(app.clone()),
+                admin_stop.subscribe(),
+                logger.new(slog::o!("module" => "metrics")),
+                "metrics",
+            ));
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
     info!(logger, "node started";
+        "metrics" => metrics_addr.map(|a| format!("http://{a}/metrics")),
         "id" => %switch.id(), "profile" => %config.profile, "network" => &config.network,
         "p2p" => switch.listen_addr().map(|a| a.to_string()), "admin" => admin::describe(admin_addr),
         "persistent_peers" => p2p.persistent_peers.len(),
@@ -375,6 +408,8 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         store,
         admin_stop,
         admin_task,
+        metrics_task,
+        metrics_addr,
         admin_addr_file,
         logger,
         _lock: lock,
@@ -456,6 +491,9 @@ impl RunningNode {
         }
         // The admin server finishes once open event streams notice the switch is gone.
         let _ = self.admin_task.await;
+        if let Some(task) = self.metrics_task {
+            let _ = task.await;
+        }
         let _ = std::fs::remove_file(&self.admin_addr_file);
         info!(self.logger, "node stopped");
     }

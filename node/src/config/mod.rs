@@ -13,6 +13,7 @@ pub mod admin;
 pub mod general;
 pub mod ilp;
 pub mod log;
+pub mod metrics;
 pub mod p2p;
 pub(crate) mod schema;
 
@@ -28,6 +29,7 @@ use crate::duration;
 pub use admin::{AdminConfig, AdminSection};
 pub use ilp::{IlpConfig, IlpSection};
 pub use log::{LogConfig, LogFormat, LogSection};
+pub use metrics::{MetricsConfig, MetricsSection};
 pub use p2p::{P2pConfig, P2pSection};
 use schema::SectionSchema;
 
@@ -35,7 +37,8 @@ use schema::SectionSchema;
 pub const CONFIG_FILE: &str = "config/config.toml";
 
 /// Every section, in file order.
-pub(crate) const SECTIONS: [SectionSchema; 5] = [general::SCHEMA, log::SCHEMA, p2p::SCHEMA, admin::SCHEMA, ilp::SCHEMA];
+pub(crate) const SECTIONS: [SectionSchema; 6] =
+    [general::SCHEMA, log::SCHEMA, p2p::SCHEMA, admin::SCHEMA, metrics::SCHEMA, ilp::SCHEMA];
 
 /// The file as written: plain values, every key optional (defaults fill the gaps).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,8 @@ pub struct ConfigFile {
     pub p2p: P2pSection,
     /// `[admin]`.
     pub admin: AdminSection,
+    /// `[metrics]`.
+    pub metrics: MetricsSection,
     /// `[ilp]`.
     pub ilp: IlpSection,
 }
@@ -69,6 +74,7 @@ impl Default for ConfigFile {
             log: LogSection::default(),
             p2p: P2pSection::default(),
             admin: AdminSection::default(),
+            metrics: MetricsSection::default(),
             ilp: IlpSection::default(),
         }
     }
@@ -93,6 +99,8 @@ pub struct NodeConfig {
     pub p2p: P2pConfig,
     /// `[admin]`.
     pub admin: AdminConfig,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
     /// `[ilp]`.
     pub ilp: IlpConfig,
 }
@@ -193,6 +201,7 @@ impl ConfigFile {
             log: self.log.resolve()?,
             p2p: self.p2p.resolve(general.profile, home)?,
             admin: self.admin.resolve(home)?,
+            metrics: self.metrics.resolve()?,
             ilp: self.ilp.resolve(general.profile, home)?,
             profile: general.profile,
             network: general.network,
@@ -206,11 +215,12 @@ impl ConfigFile {
         let mut out = String::from(
             "# ledgerwire node configuration. Every key is listed with its default; paths are relative to the home directory.\n\n",
         );
-        let sections: [(&SectionSchema, toml::Value); 5] = [
+        let sections: [(&SectionSchema, toml::Value); 6] = [
             (&general::SCHEMA, to_value(self)),
             (&log::SCHEMA, to_value(&self.log)),
             (&p2p::SCHEMA, to_value(&self.p2p)),
             (&admin::SCHEMA, to_value(&self.admin)),
+            (&metrics::SCHEMA, to_value(&self.metrics)),
             (&ilp::SCHEMA, to_value(&self.ilp)),
         ];
         for (schema, values) in sections {
@@ -245,6 +255,7 @@ impl ConfigFile {
         out.extend(log::SCHEMA.defaults(&to_value(&d.log)));
         out.extend(p2p::SCHEMA.defaults(&to_value(&d.p2p)));
         out.extend(admin::SCHEMA.defaults(&to_value(&d.admin)));
+        out.extend(metrics::SCHEMA.defaults(&to_value(&d.metrics)));
         out.extend(ilp::SCHEMA.defaults(&to_value(&d.ilp)));
         out
     }
