@@ -25,3 +25,4 @@ pub mod localnet;
 pub mod logging;
 pub mod metrics;
 pub mod node;
+pub mod testnet;

@@ -93,6 +93,22 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         rate: u32,
     },
+    /// Write N ready-to-start homes wired to each other (persistent peers, ILP accounts, an app account each),
+    /// for separate processes: `ledgerwire start --home DIR/node0`, …
+    Testnet {
+        /// How many nodes.
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Where to write the homes (node0, node1, …) and testnet.json.
+        #[arg(long)]
+        output: PathBuf,
+        /// Wire profile: tm2 or cometbft.
+        #[arg(long, default_value = "tm2")]
+        profile: WireProfile,
+        /// Node i uses loopback ports base + 10·i (p2p), +1 (admin), +2 (ILP-over-HTTP), +3 (its app).
+        #[arg(long, default_value_t = 26656)]
+        base_port: u16,
+    },
     /// Show the running node's ILP routing table (prefix, next hop, path, source, age).
     Routes {
         /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
@@ -275,6 +291,22 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             if summary.lost > 0 {
                 return Err(format!("{} payments got no answer", summary.lost).into());
             }
+        }
+        Command::Testnet { nodes, output, profile, base_port } => {
+            let list = ledgerwire_node::testnet::generate(&output, nodes, profile, base_port)?;
+            for n in &list {
+                println!(
+                    "{:<8} {}  p2p {}  admin {}  ilp {}  ({})",
+                    n.name,
+                    n.id,
+                    n.p2p,
+                    n.admin,
+                    n.ilp_address,
+                    n.home.display()
+                );
+            }
+            println!("start each with: ledgerwire start --home {}/nodeN", output.display());
+            println!("ports, app URLs and tokens: {}", output.join("testnet.json").display());
         }
         Command::Routes { home, peers, json } => {
             let config = NodeConfig::load(&home)?;

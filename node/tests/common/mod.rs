@@ -198,10 +198,18 @@ pub(crate) mod app {
     }
 
     pub(crate) async fn spawn(token: &'static str) -> (SocketAddr, Arc<Fulfilled>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fulfilled = spawn_on(listener, token.to_owned());
+        (fulfilled.0, fulfilled.1)
+    }
+
+    /// The app on `listener`, accepting `token`.
+    pub(crate) fn spawn_on(listener: tokio::net::TcpListener, token: String) -> (SocketAddr, Arc<Fulfilled>) {
         let fulfilled = Arc::new(Fulfilled::default());
         let counts = fulfilled.clone();
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
             let counts = counts.clone();
+            let token = token.clone();
             async move {
                 let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
                 if auth != format!("Bearer {token}") {
@@ -219,7 +227,6 @@ pub(crate) mod app {
                 )
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         (addr, fulfilled)
