@@ -87,6 +87,7 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state.clone());
     Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(|| async { axum::Json(crate::openapi::document()) }))
         .with_state(state)
         .merge(authenticated)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route (see GET /openapi.json)") })

@@ -25,4 +25,5 @@ pub mod localnet;
 pub mod logging;
 pub mod metrics;
 pub mod node;
+pub mod openapi;
 pub mod testnet;

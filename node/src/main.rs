@@ -121,6 +121,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage the running node's ILP accounts (list, add, remove, balance, settlements, settle).
+    Accounts {
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+        #[command(subcommand)]
+        action: AccountsAction,
+    },
     /// Print the version of this binary.
     Version,
     /// Show the running node: ID, profile, network, listen address, ILP address, peers.
@@ -168,6 +176,48 @@ enum Command {
         /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AccountsAction {
+    /// Every account with balances and counters.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or replace an account from a JSON file (the [[ilp.accounts]] fields).
+    Add {
+        /// The account as JSON.
+        file: PathBuf,
+    },
+    /// Remove an account made through the API (its balance is kept).
+    Remove {
+        /// The account ID.
+        id: String,
+    },
+    /// An account's balance.
+    Balance {
+        /// The account ID.
+        id: String,
+    },
+    /// An account's settlement records.
+    Settlements {
+        /// The account ID.
+        id: String,
+    },
+    /// Record a settlement made outside the network.
+    Settle {
+        /// The account ID.
+        id: String,
+        /// The amount, in the account's units.
+        amount: String,
+        /// `outgoing` (we paid them) or `incoming` (they paid us).
+        direction: String,
+        /// A note (at most 1024 bytes).
+        #[arg(long, default_value = "")]
+        note: String,
     },
 }
 
@@ -340,6 +390,40 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             result?;
         }
         Command::Version => println!("ledgerwire {}", env!("CARGO_PKG_VERSION")),
+        Command::Accounts { home, action } => {
+            let config = NodeConfig::load(&home)?;
+            let token = node::read_token(&config.admin.token_file)?;
+            let addr = node::admin_address(&config)?;
+            let v = match action {
+                AccountsAction::List { json } => {
+                    let v = client::get_json(addr, &token, "/accounts").await?;
+                    if !json {
+                        print_accounts(&v);
+                        return Ok(());
+                    }
+                    v
+                }
+                AccountsAction::Add { file } => {
+                    let text =
+                        std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                    let body: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", file.display()))?;
+                    client::post_json(addr, &token, "/accounts", &body).await?
+                }
+                AccountsAction::Remove { id } => client::delete_json(addr, &token, &format!("/accounts/{id}")).await?,
+                AccountsAction::Balance { id } => {
+                    client::get_json(addr, &token, &format!("/accounts/{id}/balance")).await?
+                }
+                AccountsAction::Settlements { id } => {
+                    client::get_json(addr, &token, &format!("/accounts/{id}/settlements")).await?
+                }
+                AccountsAction::Settle { id, amount, direction, note } => {
+                    let body = serde_json::json!({ "amount": amount, "direction": direction, "note": note });
+                    client::post_json(addr, &token, &format!("/accounts/{id}/settlements"), &body).await?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
         Command::Status { home, json } => {
             let config = NodeConfig::load(&home)?;
             let token = node::read_token(&config.admin.token_file)?;
@@ -459,6 +543,29 @@ fn print_book(book: &serde_json::Value) {
         );
     }
     println!("{} address(es)", list.len());
+}
+
+fn print_accounts(accounts: &serde_json::Value) {
+    let list = accounts.as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<20} {:<8} {:<6} {:>5} {:<8} {:<6} {:>22} {:>10} {:>10}",
+        "ID", "RELATION", "ASSET", "SCALE", "SOURCE", "LINK", "BALANCE", "IN", "OUT"
+    );
+    for a in &list {
+        println!(
+            "{:<20} {:<8} {:<6} {:>5} {:<8} {:<6} {:>22} {:>10} {:>10}",
+            a["id"].as_str().unwrap_or(""),
+            a["relation"].as_str().unwrap_or(""),
+            a["asset_code"].as_str().unwrap_or(""),
+            a["asset_scale"],
+            a["source"].as_str().unwrap_or(""),
+            if a["link_up"].as_bool() == Some(true) { "up" } else { "down" },
+            a["balance"]["balance"].as_str().map(str::to_owned).unwrap_or_else(|| a["balance"]["balance"].to_string()),
+            a["stats"]["prepares_in"],
+            a["stats"]["prepares_out"],
+        );
+    }
+    println!("{} account(s)", list.len());
 }
 
 fn print_routes(routes: &serde_json::Value) {
