@@ -58,11 +58,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let key = NodeKey::generate();
     let (socket, dialing) = match (args.listen, args.dial) {
         (Some(addr), _) => {
-            let listener = TcpListener::bind(addr).await?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e} (pick another --listen)"))?;
             eprintln!("listening on {} as {}", listener.local_addr()?, key.node_id(args.profile));
             (listener.accept().await?.0, false)
         }
-        (None, Some(addr)) => (TcpStream::connect(addr).await?, true),
+        (None, Some(addr)) => (
+            TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("cannot connect to {addr}: {e} (is the peer listening?)"))?,
+            true,
+        ),
         (None, None) => return Err("give --listen or --dial".into()),
     };
     socket.set_nodelay(true)?;

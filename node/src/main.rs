@@ -159,11 +159,10 @@ enum Command {
         /// The peer's ID.
         id: String,
     },
-    /// Check the home's configuration without starting (exit status 1 and one line naming `section.key` if wrong).
-    ConfigCheck {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
-        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
-        home: PathBuf,
+    /// Configuration tools: `ledgerwire config check`.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
     },
     /// Forget every address discovery learned (the node must be stopped); configured peers stay.
     ResetAddrbook {
@@ -173,6 +172,16 @@ enum Command {
     },
     /// Follow the running node's events, one JSON object per line.
     Events {
+        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ConfigAction {
+    /// Check the home's configuration without starting (exit status 1 and one line naming `section.key` if wrong).
+    Check {
         /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
@@ -459,7 +468,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let v = client::delete_json(node::admin_address(&config)?, &token, &format!("/peers/{id}")).await?;
             println!("{v}");
         }
-        Command::ConfigCheck { home } => {
+        Command::Config { action: ConfigAction::Check { home } } => {
             let config = NodeConfig::load(&home)?;
             println!(
                 "{}: ok ({} profile, network {})",

@@ -125,6 +125,29 @@ async fn a_bad_config_value_is_named_and_the_node_refuses_to_start() {
     assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("config.toml"));
 }
 
+#[test]
+fn the_errors_configuration_md_quotes_are_what_config_check_prints() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(&dir, "c");
+    init(&h, "tm2");
+    let good = std::fs::read_to_string(h.join("config/config.toml")).unwrap();
+    let ok = run(&["config", "check", "--home", h.to_str().unwrap()]);
+    assert!(ok.status.success(), "{ok:?}");
+    for (from, to) in [
+        ("dial_timeout = \"3s\"", "dial_timeout = 3"),
+        ("persistent_peers = \"\"", "persistent_peers = \"a;b\""),
+        ("max_num_inbound_peers = 40", "max_num_inbound = 40"),
+        ("handshake_timeout = \"3s\"", "handshake_timeout = \"1ns\""),
+    ] {
+        std::fs::write(h.join("config/config.toml"), good.replace(from, to)).unwrap();
+        let out = run(&["config", "check", "--home", h.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let line = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        assert!(docs.lines().any(|l| l == line), "configuration.md does not quote `{line}`");
+    }
+}
+
 #[tokio::test]
 async fn start_with_init_creates_a_home_on_first_run_and_reuses_it_after() {
     let dir = tempfile::tempdir().unwrap();
