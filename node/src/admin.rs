@@ -465,9 +465,10 @@ pub fn ilp_event_json(event: &IlpEvent) -> Value {
 pub fn event_json(event: &SwitchEvent) -> Value {
     let peer = event.peer().map(|p| p.to_string());
     match event {
-        SwitchEvent::PeerConnected { address, direction, persistent, private, .. } => json!({
+        SwitchEvent::PeerConnected { address, direction, persistent, private, handshake, .. } => json!({
             "event": event.kind(), "peer": peer, "address": address.to_string(),
             "direction": direction.to_string(), "persistent": persistent, "private": private,
+            "handshake_ms": (handshake.as_secs_f64() * 1e4).round() / 10.0,
         }),
         SwitchEvent::PeerDisconnected { address, reason, .. } => json!({
             "event": event.kind(), "peer": peer, "address": address.to_string(), "reason": reason.to_string(),

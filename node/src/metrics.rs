@@ -1,8 +1,9 @@
 //! Prometheus metrics on `[metrics] laddr` (off by default): `GET /metrics` in the text format, on the same bounded
 //! listener as the other HTTP endpoints.
 //!
-//! Counted as they happen (from the switch's events): dial attempts and failures, rejected inbound connections by
-//! reason, peers connected and disconnected. Read at scrape time from the running node: peers by direction, bytes
+//! Counted as they happen: dial attempts and failures, rejected inbound connections by reason, peers connected and
+//! disconnected, handshake durations (from the switch's events), and each Prepare's time from arrival to answer
+//! (recorded by the connector). Read at scrape time from the running node: peers by direction, bytes
 //! and messages per channel and direction, the address book's size, and per ILP account its Prepares in and out,
 //! Fulfills, Rejects by code and balance, the routing table's size and route updates per account.
 //!
@@ -27,6 +28,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio_stream::StreamExt;
 
@@ -78,6 +80,7 @@ pub fn start(
     connector: Connector,
     routing: Option<Routing>,
     discovery: Option<DiscoveryHandle>,
+    forwarding_latency: Histogram,
 ) -> MetricsState {
     let mut registry = Registry::with_prefix("ledgerwire");
     let dials = Family::<Labels, Counter>::default();
@@ -86,6 +89,17 @@ pub fn start(
     registry.register("dials", "Outbound connection attempts by outcome (connected, failed)", dials.clone());
     registry.register("inbound_rejected", "Inbound connections rejected, by reason", rejected.clone());
     registry.register("peer_events", "Peers connected and disconnected", connections.clone());
+    let handshakes = Histogram::new(exponential_buckets(0.001, 2.0, 12));
+    registry.register(
+        "handshake_seconds",
+        "Secret-connection handshake and NodeInfo exchange of admitted peers",
+        handshakes.clone(),
+    );
+    registry.register(
+        "ilp_forwarding_seconds",
+        "From a Prepare's arrival to its answer (Fulfill or Reject) going back",
+        forwarding_latency,
+    );
     let inner = Inner {
         peers: Family::default(),
         channel_bytes: Family::default(),
@@ -126,8 +140,9 @@ pub fn start(
             while let Some(item) = events.next().await {
                 let EventItem::Event(e) = item else { continue };
                 match e {
-                    SwitchEvent::PeerConnected { direction, .. } => {
+                    SwitchEvent::PeerConnected { direction, handshake, .. } => {
                         connections.get_or_create(&vec![("event", "connected".into())]).inc();
+                        handshakes.observe(handshake.as_secs_f64());
                         if direction.to_string() == "outbound" {
                             dials.get_or_create(&vec![("outcome", "connected".into())]).inc();
                         }

@@ -296,7 +296,11 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
     } else {
         None
     };
-    let (connector, store) = start_connector(config, node_id, &mut builder, &logger).await?;
+    // From a Prepare's arrival to its answer: 100 µs to about 15 s.
+    let latency = prometheus_client::metrics::histogram::Histogram::new(
+        prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.5, 14),
+    );
+    let (connector, store) = start_connector(config, node_id, &mut builder, &logger, latency.clone()).await?;
     let routing = match config.ilp.route_exchange {
         Some(settings) => {
             let mut rc = RouterConfig::new(routing::random_secret(), routing::random_table_id());
@@ -374,7 +378,8 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
             let listener =
                 tokio::net::TcpListener::bind(addr).await.map_err(|source| NodeError::Metrics { addr, source })?;
             let bound = listener.local_addr().map_err(|source| NodeError::Metrics { addr, source })?;
-            let state = crate::metrics::start(switch.clone(), connector.clone(), routing.clone(), discovery.clone());
+            let state =
+                crate::metrics::start(switch.clone(), connector.clone(), routing.clone(), discovery.clone(), latency);
             let app = crate::metrics::router(state);
             let task = tokio::spawn(ledgerwire_reactors::ilp_over_http::serve_bounded(
                 listener,
@@ -422,6 +427,7 @@ async fn start_connector(
     node_id: ledgerwire_types::NodeId,
     builder: &mut SwitchBuilder,
     logger: &Logger,
+    latency: prometheus_client::metrics::histogram::Histogram,
 ) -> Result<(Connector, Store), NodeError> {
     let ilp = &config.ilp;
     if let Some(dir) = ilp.db_file.parent() {
@@ -464,7 +470,7 @@ async fn start_connector(
     forwarder.rates = ilp.rates.clone();
     let connector = forwarding::register(
         builder,
-        ConnectorConfig { forwarder, profile: config.profile, inherit_address },
+        ConnectorConfig { forwarder, profile: config.profile, inherit_address, latency: Some(latency) },
         store.clone(),
         snapshot.accounts,
         snapshot.balances,

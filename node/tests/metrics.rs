@@ -61,6 +61,16 @@ async fn metrics_are_scraped_and_parse_as_prometheus_text() {
     assert_eq!(value(&scrape, "ledgerwire_ilp_balance", ("account", "b")), Some(0.0), "{text}");
     assert!(value(&scrape, "ledgerwire_peer_events_total", ("event", "connected")).unwrap_or(0.0) >= 1.0, "{text}");
     assert!(scrape.samples.iter().any(|s| s.metric == "ledgerwire_ilp_routes"), "{text}");
+    // Histograms: the peer's handshake was observed; forwarding latency is there (no payment yet).
+    let count = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    assert!(count("ledgerwire_handshake_seconds_count") >= 1.0, "{text}");
+    assert_eq!(count("ledgerwire_ilp_forwarding_seconds_count"), 0.0, "{text}");
     // Only /metrics.
     assert_eq!(get(&url, "/status").await.0, 404);
     for node in [&mut a, &mut b] {

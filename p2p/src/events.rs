@@ -34,6 +34,8 @@ pub enum SwitchEvent {
         persistent: bool,
         /// Whether it is a private peer.
         private: bool,
+        /// How long the handshake and the NodeInfo exchange took.
+        handshake: std::time::Duration,
     },
     /// A connected peer went away.
     PeerDisconnected {

@@ -76,7 +76,7 @@ async fn connector(
     let mut builder = SwitchBuilder::new(key, profile, switch_config(), None);
     let c = forwarding::register(
         &mut builder,
-        ConnectorConfig { forwarder, profile, inherit_address: false },
+        ConnectorConfig { forwarder, profile, inherit_address: false, latency: None },
         store,
         stored,
         Vec::new(),

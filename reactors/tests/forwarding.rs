@@ -44,6 +44,7 @@ async fn node(
             forwarder: ForwarderConfig::new(Address::parse(address).unwrap()),
             profile,
             inherit_address: false,
+            latency: None,
         },
         store,
         stored,

@@ -245,8 +245,12 @@ impl Actor {
         let now = Instant::now();
         match result {
             Ok(up) => {
-                let candidate =
-                    Candidate { id: up.node_info.id, direction: Direction::Outbound, remote_addr: up.remote_addr };
+                let candidate = Candidate {
+                    id: up.node_info.id,
+                    direction: Direction::Outbound,
+                    remote_addr: up.remote_addr,
+                    handshake: up.handshake,
+                };
                 self.sync(candidate.id);
                 if let Ok(admitted) = self.core.dial_succeeded(target, candidate, now) {
                     self.spawn_peer(up, admitted);
@@ -259,8 +263,12 @@ impl Actor {
     fn on_inbound(&mut self, inbound: Inbound) {
         match inbound {
             Inbound::Upgraded(up) => {
-                let candidate =
-                    Candidate { id: up.node_info.id, direction: Direction::Inbound, remote_addr: up.remote_addr };
+                let candidate = Candidate {
+                    id: up.node_info.id,
+                    direction: Direction::Inbound,
+                    remote_addr: up.remote_addr,
+                    handshake: up.handshake,
+                };
                 self.sync(candidate.id);
                 if let Ok(admitted) = self.core.inbound(candidate, Instant::now()) {
                     self.spawn_peer(*up, admitted);

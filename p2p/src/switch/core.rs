@@ -48,6 +48,7 @@ pub(crate) struct Candidate {
     pub(crate) id: NodeId,
     pub(crate) direction: Direction,
     pub(crate) remote_addr: SocketAddr,
+    pub(crate) handshake: std::time::Duration,
 }
 
 /// The verdict on an admitted connection.
@@ -364,6 +365,7 @@ impl SwitchCore {
             direction: candidate.direction,
             persistent,
             private,
+            handshake: candidate.handshake,
         });
         Ok(Admitted { conn, persistent, private, configured_address: self.persistent.get(&id).cloned(), counted_as })
     }
@@ -433,7 +435,7 @@ mod tests {
     }
 
     fn cand(peer: NodeId, direction: Direction, port: u16) -> Candidate {
-        Candidate { id: peer, direction, remote_addr: ([127, 0, 0, 1], port).into() }
+        Candidate { id: peer, direction, remote_addr: ([127, 0, 0, 1], port).into(), handshake: Duration::ZERO }
     }
 
     fn config() -> SwitchConfig {

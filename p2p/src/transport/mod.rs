@@ -194,6 +194,8 @@ pub struct Upgraded {
     pub remote_addr: SocketAddr,
     /// Who dialed.
     pub direction: Direction,
+    /// How long the handshake and the NodeInfo exchange took.
+    pub handshake: std::time::Duration,
 }
 
 /// What the accept loop reports.
@@ -305,6 +307,7 @@ impl Transport {
         direction: Direction,
         expected: Option<NodeId>,
     ) -> Result<Upgraded, (Option<NodeId>, RejectReason)> {
+        let started = std::time::Instant::now();
         let remote_addr =
             socket.peer_addr().map_err(|e| (None, RejectReason::Handshake(SecretConnectionError::Io(Arc::new(e)))))?;
         // We buffer and flush ourselves: Nagle's algorithm would only add latency.
@@ -333,7 +336,7 @@ impl Transport {
             return Err(fail(RejectReason::SelfConnection));
         }
         self.node_info.compatible_with(&info).map_err(|e| fail(RejectReason::Incompatible(e)))?;
-        Ok(Upgraded { conn, node_info: info, remote_addr, direction })
+        Ok(Upgraded { conn, node_info: info, remote_addr, direction, handshake: started.elapsed() })
     }
 
     /// Accepts connections on `listener` and upgrades them concurrently in the handshake slots, sending each outcome

@@ -38,6 +38,7 @@ use crate::accounts::{Account, AccountError, AccountId, AccountSpec, Link, Relat
 use crate::ilp::{Address, ErrorCode, Packet, Prepare, Reject, Reply, Timestamp};
 use crate::ilp_over_http::{Credentials, HttpClient, PacketHandler};
 use crate::routing::core::{RoutingAccount, RoutingInputs};
+use prometheus_client::metrics::histogram::Histogram;
 use prost::Message as _;
 
 /// The forwarding channel.
@@ -66,6 +67,8 @@ pub struct ConnectorConfig {
     /// Ask a `parent` account's peer for our address (ILDCP over the p2p link) and take it; until it answers,
     /// `forwarder.address` stands in (as `triggeredBy`), and route exchange waits.
     pub inherit_address: bool,
+    /// Where to record how long each Prepare took from arrival to answer (seconds), if anywhere.
+    pub latency: Option<Histogram>,
 }
 
 /// The request ID of our ILDCP requests: above every forwarded Prepare's (those start below 2^63).
@@ -430,6 +433,7 @@ pub fn register(
         address: address_tx,
         address_pending: config.inherit_address,
         address_retry: None,
+        latency: config.latency.clone(),
         logger,
         rejects_logged: LogLimit::new(5, Duration::from_secs(1)),
         settlements_logged: LogLimit::new(5, Duration::from_secs(1)),
@@ -462,8 +466,8 @@ impl Clock {
 }
 
 enum Responder {
-    Peer { node: NodeId, request_id: u64, reservation: Option<Reservation>, expires_at: Timestamp },
-    Local(oneshot::Sender<Reply>),
+    Peer { node: NodeId, request_id: u64, reservation: Option<Reservation>, expires_at: Timestamp, since: Instant },
+    Local(oneshot::Sender<Reply>, Instant),
 }
 
 #[derive(Debug)]
@@ -497,6 +501,7 @@ struct Actor {
     address_pending: bool,
     /// When to ask again.
     address_retry: Option<Instant>,
+    latency: Option<Histogram>,
     logger: Logger,
     // Lines peers and apps can cause at will: a few per second, with a count of those left out.
     rejects_logged: LogLimit,
@@ -694,11 +699,20 @@ impl Actor {
         {
             info!(self.logger, "packet rejected"; "code" => %r.code, "message" => &r.message, "similar_lines_skipped" => skipped);
         }
-        match self.responders.remove(&id) {
-            Some(Responder::Local(tx)) => {
+        let responder = self.responders.remove(&id);
+        if let Some(latency) = &self.latency {
+            match &responder {
+                Some(Responder::Local(_, since) | Responder::Peer { since, .. }) => {
+                    latency.observe(since.elapsed().as_secs_f64());
+                }
+                None => {}
+            }
+        }
+        match responder {
+            Some(Responder::Local(tx, _)) => {
                 let _ = tx.send(reply);
             }
-            Some(Responder::Peer { node, request_id, reservation, expires_at }) => {
+            Some(Responder::Peer { node, request_id, reservation, expires_at, .. }) => {
                 let frame = wire::frame(request_id, &reply);
                 let sent = match reservation {
                     Some(r) => r.send(frame.clone()).is_ok(),
@@ -818,6 +832,7 @@ impl Actor {
                         request_id: frame.request_id,
                         reservation: Some(reservation),
                         expires_at,
+                        since: received_at,
                     };
                     self.responders.insert(id, responder);
                     self.core.prepare(self.clock.at(received_at), &account, id, prepare);
@@ -849,7 +864,7 @@ impl Actor {
             Command::Prepare { account, prepare, reply } => {
                 let id = self.next_inbound;
                 self.next_inbound += 1;
-                self.responders.insert(id, Responder::Local(reply));
+                self.responders.insert(id, Responder::Local(reply, Instant::now()));
                 let now = self.clock.now();
                 self.core.prepare(now, &account, id, prepare);
             }

@@ -100,6 +100,7 @@ impl IlpNet {
                 forwarder: ForwarderConfig::new(Address::parse(&address(i)).unwrap()),
                 profile,
                 inherit_address: false,
+                latency: None,
             },
             store,
             stored,
