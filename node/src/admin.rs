@@ -91,7 +91,22 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
         .merge(authenticated)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route (see GET /openapi.json)") })
+        .layer(middleware::from_fn(header_limit))
         .layer(middleware::map_response(json_errors))
+}
+
+/// The most header bytes a request may carry (the listener refuses more than 64 KiB before we see them).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+async fn header_limit(request: Request, next: Next) -> Response {
+    let size: usize = request.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    if size > MAX_HEADER_BYTES {
+        return error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("request headers of {size} bytes (at most {MAX_HEADER_BYTES})"),
+        );
+    }
+    next.run(request).await
 }
 
 /// Errors made outside the handlers (axum's body limit, method not allowed) get the same JSON shape.

@@ -84,6 +84,12 @@ async fn the_admin_listener_sheds_silent_connections_and_keeps_answering() {
     assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string(), "{body}");
     let (status, _) = raw(admin, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status, 401);
+    let huge = "y".repeat(20_000);
+    let (status, body) =
+        raw(admin, &format!("GET /status HTTP/1.1\r\nHost: x\r\n{auth}X-Big: {huge}\r\nConnection: close\r\n\r\n"))
+            .await;
+    assert_eq!(status, 431);
+    assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string(), "{body}");
 
     // Addresses that can never be dialed are refused at once (another node's real ID, so only the address is wrong).
     let other = home(&dir, "b");

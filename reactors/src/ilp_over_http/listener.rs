@@ -112,6 +112,8 @@ async fn serve_connection<S, B>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        // Headers beyond this get hyper's own 431 (hyper's default is about 400 KiB).
+        .max_buf_size(64 * 1024)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), tracked);
     tokio::pin!(conn);
