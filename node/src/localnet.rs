@@ -56,8 +56,8 @@ pub struct NodeView {
     pub rejected: BTreeMap<String, u64>,
     /// Fulfilled per second over the last snapshot.
     pub per_second: f64,
-    /// Balances with its ring neighbours (positive: they owe it).
-    pub balances: Vec<(String, i128)>,
+    /// Balances with its ring neighbours (positive: they owe it), and whether the link is up.
+    pub balances: Vec<(String, i128, bool)>,
 }
 
 /// The network once a second.
@@ -154,9 +154,13 @@ pub async fn run(
         };
         file.p2p.laddr = "tcp://127.0.0.1:0".into();
         file.p2p.seeds = seed.clone();
-        if let Some(previous) = nodes.last() {
-            file.p2p.persistent_peers = host_address(previous);
+        // The ring's links are persistent peers (node i dials i−1, and the last one closes the ring with node 0),
+        // so a seed that answered and hung up never takes a ring link with it.
+        let mut persistent: Vec<String> = nodes.last().map(host_address).into_iter().collect();
+        if i == n - 1 && n > 2 {
+            persistent.push(seed.clone());
         }
+        file.p2p.persistent_peers = persistent.join(",");
         file.admin.laddr = "127.0.0.1:0".into();
         file.ilp.address = address(i);
         file.ilp.http_laddr = String::new();
@@ -171,7 +175,7 @@ pub async fn run(
         }
         node::write_config(&home, &file)?;
         let config = NodeConfig::load(&home)?;
-        let running = node::start(&config, logger.new(slog::o!("node" => name(i)))).await?;
+        let running = node::start(&config, logger.new(slog::o!("localnet" => name(i)))).await?;
         if i == 0 {
             seed = host_address(&running);
         }
@@ -183,9 +187,9 @@ pub async fn run(
             node.connector
                 .add_account(AccountSpec::new(app, Relation::Child, "USD", 9), AccountSource::Api)
                 .await
-                .map_err(|e| NodeError::Localnet(e.to_string()))?;
+                .map_err(|e| NodeError::Setup(e.to_string()))?;
         }
-        let mut incoming = node.connector.attach("recv", 1024).await.map_err(|e| NodeError::Localnet(e.to_string()))?;
+        let mut incoming = node.connector.attach("recv", 1024).await.map_err(|e| NodeError::Setup(e.to_string()))?;
         tokio::spawn(async move {
             while let Some(p) = incoming.recv().await {
                 let reply = match <[u8; 32]>::try_from(&p.prepare.data[..p.prepare.data.len().min(32)]) {
@@ -225,7 +229,7 @@ pub async fn run(
     }
     let elapsed = started.elapsed();
     let _ = stop_tx.send(true);
-    // Every payment in flight is answered (each expires within 10 s): the generators end once they have theirs.
+    // Every payment in flight is answered (each expires within 30 s): the generators end once they have theirs.
     while generators.join_next().await.is_some() {}
     let mut summary = Summary { elapsed_s: elapsed.as_secs_f64(), ..Summary::default() };
     for rx in &stats {
@@ -283,7 +287,7 @@ async fn snapshot(
             .unwrap_or_default()
             .into_iter()
             .filter(|a| a.relation == Relation::Peer)
-            .map(|a| (a.id.to_string(), a.balance.balance))
+            .map(|a| (a.id.to_string(), a.balance.balance, a.link_up))
             .collect();
         views.push(NodeView {
             name: name(i),
@@ -328,14 +332,16 @@ async fn generate(
             Some(done) = inflight.join_next() => record(done),
             _ = tick.tick(), if inflight.len() < 64 => {
                 k += 1;
-                let to = (i + 1 + (k as usize % (n - 1))) % n;
+                // The next 16 nodes round the ring at most: paths stay within what a 30 s expiry allows (each
+                // hop takes a second off it).
+                let to = (i + 1 + (k as usize % (n - 1).min(16))) % n;
                 let mut fulfillment = [0u8; 32];
                 fulfillment[..8].copy_from_slice(&(i as u64).to_be_bytes());
                 fulfillment[8..16].copy_from_slice(&k.to_be_bytes());
                 let Ok(destination) = Address::parse(&format!("{}.recv.{k}", address(to))) else { continue };
                 let prepare = Prepare {
                     amount: 1 + k % 1000,
-                    expires_at: Timestamp::now().plus_ms(10_000),
+                    expires_at: Timestamp::now().plus_ms(30_000),
                     execution_condition: condition_of(&fulfillment),
                     destination,
                     data: Bytes::copy_from_slice(&fulfillment),
@@ -370,7 +376,12 @@ pub fn render(s: &Snapshot) -> String {
     for v in &s.nodes {
         let rejected: u64 = v.rejected.values().sum();
         let codes = v.rejected.iter().map(|(c, n)| format!("{c}:{n}")).collect::<Vec<_>>().join(" ");
-        let balances = v.balances.iter().map(|(a, b)| format!("{a} {:+}", b / 1000)).collect::<Vec<_>>().join(", ");
+        let balances = v
+            .balances
+            .iter()
+            .map(|(a, b, up)| format!("{a} {:+}{}", b / 1000, if *up { "" } else { " (link down)" }))
+            .collect::<Vec<_>>()
+            .join(", ");
         out.push_str(&format!(
             "{:<8} {:>5} {:>6} {:>8.0} {:>10} {:>10}  {:<24} {}\n",
             v.name,
@@ -423,11 +434,12 @@ mod tests {
             home: PathBuf::from("/tmp/x"),
             nodes: vec![NodeView {
                 name: "node0".into(),
-                balances: vec![("node1".into(), 5_000)],
+                balances: vec![("node1".into(), 5_000, true), ("node2".into(), 0, false)],
                 ..NodeView::default()
             }],
         };
         let text = render(&s);
         assert!(text.lines().any(|l| l.starts_with("node0") && l.contains("node1 +5")), "{text}");
+        assert!(text.contains("node2 +0 (link down)"), "{text}");
     }
 }

@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Create a home directory: config/config.toml, the node key and an admin token.
     Init {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Wire profile: tm2 or cometbft.
@@ -40,13 +40,13 @@ enum Command {
     },
     /// Print the node's ID.
     ShowNodeId {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
     },
     /// Run the node until SIGINT or SIGTERM.
     Start {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// If the home directory has no config yet, initialise it with the defaults first.
@@ -58,7 +58,7 @@ enum Command {
     },
     /// List connected peers (asks the running node's admin API).
     Peers {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Print JSON instead of a table.
@@ -67,7 +67,7 @@ enum Command {
     },
     /// Show the running node's address book.
     Addrbook {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Print JSON instead of a table.
@@ -105,13 +105,13 @@ enum Command {
         /// Wire profile: tm2 or cometbft.
         #[arg(long, default_value = "tm2")]
         profile: WireProfile,
-        /// Node i uses loopback ports base + 10·i (p2p), +1 (admin), +2 (ILP-over-HTTP), +3 (its app).
+        /// Node i uses loopback ports base + 10·i (p2p), +2 (admin), +3 (ILP-over-HTTP), +4 (its app).
         #[arg(long, default_value_t = 26656)]
         base_port: u16,
     },
     /// Show the running node's ILP routing table (prefix, next hop, path, source, age).
     Routes {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Show route exchange per account instead (epochs, updates and controls sent and received).
@@ -123,8 +123,8 @@ enum Command {
     },
     /// Manage the running node's ILP accounts (list, add, remove, balance, settlements, settle).
     Accounts {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
-        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        /// The node's home directory.
+        #[arg(long, global = true, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         #[command(subcommand)]
         action: AccountsAction,
@@ -133,7 +133,7 @@ enum Command {
     Version,
     /// Show the running node: ID, profile, network, listen address, ILP address, peers.
     Status {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// Print JSON instead of text.
@@ -142,7 +142,7 @@ enum Command {
     },
     /// Ask the running node to dial a peer (`id@host:port`).
     Dial {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// The peer's address.
@@ -153,7 +153,7 @@ enum Command {
     },
     /// Ask the running node to disconnect a peer and not redial it until restart.
     Disconnect {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// The peer's ID.
@@ -166,13 +166,13 @@ enum Command {
     },
     /// Forget every address discovery learned (the node must be stopped); configured peers stay.
     ResetAddrbook {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
     },
     /// Follow the running node's events, one JSON object per line.
     Events {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
     },
@@ -182,7 +182,7 @@ enum Command {
 enum ConfigAction {
     /// Check the home's configuration without starting (exit status 1 and one line naming `section.key` if wrong).
     Check {
-        /// The node's home directory [env LEDGERWIRE_HOME; default ~/.ledgerwire].
+        /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
     },
@@ -312,6 +312,12 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Localnet { nodes, profile, duration, home, rate } => {
             use std::io::{IsTerminal, Write};
+            if !(2..=64).contains(&nodes) {
+                return Err(format!("--nodes: {nodes} is out of range (2 to 64)").into());
+            }
+            if rate == 0 {
+                return Err("--rate: at least 1 payment per second".into());
+            }
             let options = ledgerwire_node::localnet::LocalnetOptions { nodes, profile, home, rate };
             let stop = async move {
                 match duration {
@@ -336,11 +342,20 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                     let rejected: u64 = s.nodes.iter().map(|n| n.rejected.values().sum::<u64>()).sum();
                     let rate: f64 = s.nodes.iter().map(|n| n.per_second).sum();
                     let routes: usize = s.nodes.iter().map(|n| n.routes).sum();
+                    let peers: usize = s.nodes.iter().map(|n| n.peers).sum();
+                    let mut codes = std::collections::BTreeMap::<&str, u64>::new();
+                    for n in &s.nodes {
+                        for (c, k) in &n.rejected {
+                            *codes.entry(c).or_default() += k;
+                        }
+                    }
+                    let codes: Vec<String> = codes.iter().map(|(c, k)| format!("{c}:{k}")).collect();
                     let _ = writeln!(
                         out,
-                        "t={:.0}s nodes={} routes={routes} fulfilled={fulfilled} rejected={rejected} per_second={rate:.0}",
+                        "t={:.0}s nodes={} peers={peers} routes={routes} fulfilled={fulfilled} rejected={rejected}{} per_second={rate:.0}",
                         s.elapsed_s,
-                        s.nodes.len()
+                        s.nodes.len(),
+                        if codes.is_empty() { String::new() } else { format!(" ({})", codes.join(" ")) }
                     );
                 }
                 let _ = out.flush();
@@ -352,6 +367,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Testnet { nodes, output, profile, base_port } => {
+            if !(1..=64).contains(&nodes) {
+                return Err(format!("--nodes: {nodes} is out of range (1 to 64)").into());
+            }
             let list = ledgerwire_node::testnet::generate(&output, nodes, profile, base_port)?;
             for n in &list {
                 println!(
@@ -566,12 +584,12 @@ fn print_accounts(accounts: &serde_json::Value) {
             a["id"].as_str().unwrap_or(""),
             a["relation"].as_str().unwrap_or(""),
             a["asset_code"].as_str().unwrap_or(""),
-            a["asset_scale"],
+            a["asset_scale"].to_string(),
             a["source"].as_str().unwrap_or(""),
             if a["link_up"].as_bool() == Some(true) { "up" } else { "down" },
             a["balance"]["balance"].as_str().map(str::to_owned).unwrap_or_else(|| a["balance"]["balance"].to_string()),
-            a["stats"]["prepares_in"],
-            a["stats"]["prepares_out"],
+            a["stats"]["prepares_in"].to_string(),
+            a["stats"]["prepares_out"].to_string(),
         );
     }
     println!("{} account(s)", list.len());
@@ -620,16 +638,16 @@ fn print_route_peers(peers: &serde_json::Value) {
         println!(
             "{:<20} {:<7} {:<8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10}",
             p["account"].as_str().unwrap_or(""),
-            p["linked"],
-            p["sending"],
-            p["sent_epoch"],
-            p["received_epoch"],
-            p["routes_learned"],
-            p["updates_sent"],
-            p["updates_received"],
-            p["routes_refused"],
-            p["sends_failed"],
-            p["bytes_sent"]
+            p["linked"].to_string(),
+            p["sending"].to_string(),
+            p["sent_epoch"].to_string(),
+            p["received_epoch"].to_string(),
+            p["routes_learned"].to_string(),
+            p["updates_sent"].to_string(),
+            p["updates_received"].to_string(),
+            p["routes_refused"].to_string(),
+            p["sends_failed"].to_string(),
+            p["bytes_sent"].to_string()
         );
     }
     println!("{} account(s)", list.len());

@@ -99,9 +99,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
-    /// The local network could not be set up.
-    #[error("localnet: {0}")]
-    Localnet(String),
+    /// A local network could not be set up (localnet, testnet).
+    #[error("{0}")]
+    Setup(String),
     /// The admin API could not listen.
     #[error("admin.laddr: cannot serve the admin API on {addr}: {source} (change admin.laddr)")]
     Admin {
@@ -394,12 +394,12 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
         None => (None, None),
     };
     info!(logger, "node started";
-        "metrics" => metrics_addr.map(|a| format!("http://{a}/metrics")),
+        "metrics" => metrics_addr.map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics")),
         "id" => %switch.id(), "profile" => %config.profile, "network" => &config.network,
         "p2p" => switch.listen_addr().map(|a| a.to_string()), "admin" => admin::describe(admin_addr),
         "persistent_peers" => p2p.persistent_peers.len(),
         "ilp_address" => %connector.address().borrow().clone(),
-        "ilp_http" => ilp_http_addr.map(|a| a.to_string()));
+        "ilp_http" => ilp_http_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()));
     Ok(RunningNode {
         switch,
         pings,

@@ -1,10 +1,11 @@
 //! `ledgerwire testnet`: N ready-to-start homes wired to each other, for running as separate processes (as
 //! `cometbft testnet` does).
 //!
-//! Node i listens on loopback ports from `base_port + 10·i` (p2p +0, admin +1, ILP-over-HTTP +2); every node has
+//! Node i listens on loopback ports from `base_port + 10·i` (p2p +0, admin +2, ILP-over-HTTP +3: node0 has the
+//! defaults of a single node); every node has
 //! every other as a persistent peer and as an ILP `peer` account (allowed to announce anything under `test`), its
 //! address is `test.node<i>`, and it has a local app account `app` whose packets it POSTs to
-//! `http://127.0.0.1:<base_port + 10·i + 3>/ilp`. `testnet.json` in the output folder lists each node's ID, ports,
+//! `http://127.0.0.1:<base_port + 10·i + 4>/ilp`. `testnet.json` in the output folder lists each node's ID, ports,
 //! app URL and app tokens.
 
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ pub struct TestnetNode {
 
 fn token() -> Result<String, NodeError> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| NodeError::Localnet(format!("no randomness for tokens: {e}")))?;
+    getrandom::fill(&mut b).map_err(|e| NodeError::Setup(format!("no randomness for tokens: {e}")))?;
     Ok(hex::encode(b))
 }
 
@@ -55,8 +56,8 @@ pub fn generate(
     base_port: u16,
 ) -> Result<Vec<TestnetNode>, NodeError> {
     let n = nodes.clamp(1, 64);
-    if usize::from(base_port) + 10 * n + 4 > usize::from(u16::MAX) {
-        return Err(NodeError::Localnet(format!("--base-port {base_port} leaves no room for {n} nodes")));
+    if usize::from(base_port) + 10 * n + 5 > usize::from(u16::MAX) {
+        return Err(NodeError::Setup(format!("--base-port: {base_port} leaves no room for {n} nodes")));
     }
     let port = |i: usize, k: usize| base_port as usize + 10 * i + k;
     let mut out = Vec::new();
@@ -68,10 +69,10 @@ pub fn generate(
             home,
             id: done.id,
             p2p: format!("127.0.0.1:{}", port(i, 0)),
-            admin: format!("127.0.0.1:{}", port(i, 1)),
-            ilp_http: format!("127.0.0.1:{}", port(i, 2)),
+            admin: format!("127.0.0.1:{}", port(i, 2)),
+            ilp_http: format!("127.0.0.1:{}", port(i, 3)),
             ilp_address: format!("test.node{i}"),
-            app_url: format!("http://127.0.0.1:{}/ilp", port(i, 3)),
+            app_url: format!("http://127.0.0.1:{}/ilp", port(i, 4)),
             app_incoming_token: token()?,
             app_outgoing_token: token()?,
         });
@@ -113,7 +114,7 @@ pub fn generate(
         node::write_config(&me.home, &file)?;
     }
     let summary = output.join("testnet.json");
-    let text = serde_json::to_string_pretty(&out).map_err(|e| NodeError::Localnet(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&out).map_err(|e| NodeError::Setup(e.to_string()))?;
     std::fs::write(&summary, text).map_err(|source| NodeError::Write { path: summary, source })?;
     Ok(out)
 }
