@@ -270,7 +270,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::ShowNodeId { home } => {
             let config = NodeConfig::load(&home)?;
-            let key = NodeKey::load(&config.node_key_file)?;
+            let key = NodeKey::load(&config.node_key_file).map_err(node::NodeError::from)?;
             println!("{}", key.node_id(config.profile));
         }
         Command::Start { home, init, log_format } => {
@@ -279,6 +279,15 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 eprintln!("initialised {} (node ID {})", home.display(), done.id);
             }
             let config = NodeConfig::load(&home)?;
+            if init && !config.node_key_file.exists() {
+                let key =
+                    NodeKey::load_or_generate(&config.node_key_file, config.profile).map_err(node::NodeError::from)?;
+                eprintln!(
+                    "created a node key in {} (node ID {})",
+                    config.node_key_file.display(),
+                    key.node_id(config.profile)
+                );
+            }
             let format = match log_format {
                 Some(Format::Json) => LogFormat::Json,
                 Some(Format::Text) => LogFormat::Text,

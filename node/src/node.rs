@@ -25,7 +25,7 @@ pub enum NodeError {
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
     /// The node key could not be read or written.
-    #[error("{0}")]
+    #[error("{0}{hint}", hint = key_hint(.0))]
     Key(#[from] NodeKeyError),
     /// The home directory already has a configuration.
     #[error("{0} exists already; remove it to start over")]
@@ -123,6 +123,15 @@ pub struct Initialised {
     pub token_file: PathBuf,
     /// The node's ID.
     pub id: String,
+}
+
+fn key_hint(e: &NodeKeyError) -> &'static str {
+    match e {
+        NodeKeyError::Missing { .. } => {
+            " (a new home: `ledgerwire init --home <dir>`; a home that lost its key: `ledgerwire start --init --home <dir>` creates a new identity)"
+        }
+        _ => "",
+    }
 }
 
 /// Writes `file` as the home's config.toml (validated first), replacing what is there.
@@ -375,6 +384,10 @@ pub async fn start(config: &NodeConfig, logger: Logger) -> Result<RunningNode, N
     ));
     let (metrics_addr, metrics_task) = match config.metrics.laddr {
         Some(addr) => {
+            if !addr.ip().is_loopback() {
+                slog::warn!(logger, "metrics are served without a token on a non-loopback address; firewall it";
+                    "metrics.laddr" => %addr);
+            }
             let listener =
                 tokio::net::TcpListener::bind(addr).await.map_err(|source| NodeError::Metrics { addr, source })?;
             let bound = listener.local_addr().map_err(|source| NodeError::Metrics { addr, source })?;

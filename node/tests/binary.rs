@@ -34,12 +34,17 @@ async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
         // Follow a's events before b exists, so the connection cannot be missed.
         let (etx, mut events) = mpsc::unbounded_channel();
         let (addr, token) = (a.admin, a.token.clone());
+        let (opened, open) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            let _ = client::follow_events(addr, &token, move |e| {
+            let on_open = move || {
+                let _ = opened.send(());
+            };
+            let _ = client::follow_events_from(addr, &token, on_open, move |e| {
                 let _ = etx.send(e);
             })
             .await;
         });
+        open.await.unwrap();
         let p2p_a = a.p2p.clone();
         edit(&h2, |c| c.replace("persistent_peers = \"\"", &format!("persistent_peers = \"{id1}@{p2p_a}\"")));
         let mut b = start(&h2).await;
@@ -56,6 +61,8 @@ async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
         .expect("b connects to a");
         assert_eq!(connected["peer"], b.id.as_str());
         assert_eq!(connected["direction"], "inbound");
+        // b admits the connection on its side too (both finish the handshake at about the same time).
+        wait_log(&mut b.logs, "peer connected").await;
 
         // The admin API, with and without the token.
         let status = client::get_json(a.admin, &a.token, "/status").await.unwrap();
@@ -123,6 +130,11 @@ async fn a_bad_config_value_is_named_and_the_node_refuses_to_start() {
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists already"));
     let missing = run(&["show-node-id", "--home", dir.path().join("nope").to_str().unwrap()]);
     assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("config.toml"));
+    // A home without its key says how to get one.
+    edit(&h, |c| c.replace("dial_timeout = \"soon\"", "dial_timeout = \"3s\""));
+    std::fs::remove_file(h.join("secrets/node_key.json")).unwrap();
+    let out = run(&["show-node-id", "--home", h.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ledgerwire start --init"), "{out:?}");
 }
 
 #[test]
