@@ -431,12 +431,7 @@ impl Router {
                     }
                     p.account = account;
                     if receive_changed {
-                        let prefixes: Vec<Arc<str>> = p.receiving.routes.keys().cloned().collect();
-                        p.receiving = Receiving::default();
-                        p.stats.routes_learned = 0;
-                        for prefix in prefixes {
-                            self.recompute(&prefix, now);
-                        }
+                        self.forget_routes(&id, now);
                         self.ask_for_routes(&id, None, now);
                     }
                 }
@@ -478,11 +473,7 @@ impl Router {
     /// A new table: every peer starts over from epoch 0 of it, and what we learned (checked against the old
     /// address) is dropped and asked for again.
     fn restart_table(&mut self, now: Instant) {
-        let digest = Sha256::digest(self.config.table_id);
-        self.config.table_id.copy_from_slice(&digest[..16]);
-        self.epoch = 0;
-        self.log.clear();
-        self.latest.clear();
+        self.new_table();
         let old: Vec<(Arc<str>, Best)> = self.best.drain().collect();
         for (prefix, best) in old {
             if best.source == RouteSource::Learned {
@@ -543,11 +534,27 @@ impl Router {
         p.stats.linked = false;
         p.stats.sending = false;
         p.sending = Sending::default();
+        self.forget_routes(id, now);
+    }
+
+    /// Drops what the account told us (its routes are withdrawn where they were the best).
+    fn forget_routes(&mut self, id: &AccountId, now: Instant) {
+        let Some(p) = self.peers.get_mut(id) else { return };
         let prefixes: Vec<Arc<str>> = p.receiving.routes.keys().cloned().collect();
         p.receiving = Receiving::default();
+        p.stats.routes_learned = 0;
         for prefix in prefixes {
             self.recompute(&prefix, now);
         }
+    }
+
+    /// A new table ID (derived from the last, so distinct) with an empty log: every peer must start over.
+    fn new_table(&mut self) {
+        let digest = Sha256::digest(self.config.table_id);
+        self.config.table_id.copy_from_slice(&digest[..16]);
+        self.epoch = 0;
+        self.log.clear();
+        self.latest.clear();
     }
 
     /// Sends a route control (sync) to the account, from `known` (table ID and epoch) or from scratch.
@@ -735,12 +742,7 @@ impl Router {
             let Some(p) = self.peers.get_mut(&id) else { continue };
             if p.receiving.expires_at.is_some_and(|t| t <= now) {
                 // Its routes were not refreshed in time: withdrawn, and asked for again.
-                let prefixes: Vec<Arc<str>> = p.receiving.routes.keys().cloned().collect();
-                p.receiving = Receiving::default();
-                p.stats.routes_learned = 0;
-                for prefix in prefixes {
-                    self.recompute(&prefix, now);
-                }
+                self.forget_routes(&id, now);
                 self.ask_for_routes(&id, None, now);
             } else if p.receiving.control_due.is_some_and(|t| t <= now) {
                 let known = p.receiving.table_id.map(|t| (t, p.receiving.epoch));
@@ -940,11 +942,7 @@ impl Router {
     }
 
     fn compact(&mut self, now: Instant) {
-        let digest = Sha256::digest(self.config.table_id);
-        self.config.table_id.copy_from_slice(&digest[..16]);
-        self.epoch = 0;
-        self.log.clear();
-        self.latest.clear();
+        self.new_table();
         let mut live: Vec<Arc<str>> = self.best.keys().cloned().collect();
         live.sort();
         for prefix in live {

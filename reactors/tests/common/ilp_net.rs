@@ -210,24 +210,7 @@ impl IlpNet {
     /// Whether every live node has a shortest-path route to every live node it can reach, and no route to a
     /// dead or unreachable one.
     pub async fn converged(&self) -> bool {
-        for i in self.alive() {
-            let routes = self.node(i).routing.routes().await.unwrap();
-            let d = self.distances(i);
-            for (j, &dist) in d.iter().enumerate() {
-                if j == i {
-                    continue;
-                }
-                let path = routes.iter().find(|r| r.prefix == address(j)).map(|r| r.path.len());
-                let ok = match path {
-                    Some(len) => dist != usize::MAX && len == dist,
-                    None => dist == usize::MAX,
-                };
-                if !ok {
-                    return false;
-                }
-            }
-        }
-        true
+        self.discrepancies().await == [0; 4]
     }
 
     /// What is not converged yet: (routes to dead or unreachable nodes, missing routes, longer, shorter).
