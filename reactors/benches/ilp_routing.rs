@@ -24,29 +24,8 @@ use serde_json::json;
 
 const INTERVAL: Duration = Duration::from_secs(1);
 
-fn mesh(n: usize, seed: &mut u64) -> Vec<(usize, usize)> {
-    let mut next = || {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    };
-    let mut links = std::collections::BTreeSet::new();
-    for i in 1..n {
-        links.insert(((next() % i as u64) as usize, i));
-    }
-    while links.len() < 2 * n {
-        let (a, b) = ((next() % n as u64) as usize, (next() % n as u64) as usize);
-        if a != b {
-            links.insert((a.min(b), a.max(b)));
-        }
-    }
-    links.into_iter().collect()
-}
-
 async fn run(n: usize) -> serde_json::Value {
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ n as u64;
-    let links = mesh(n, &mut seed);
+    let links = ilp_net::mesh(n, 2 * n, 0x9e37_79b9_7f4a_7c15_u64 ^ n as u64);
     let setup = Instant::now();
     let mut net = IlpNet::new(n, WireProfile::Tm2, INTERVAL).await;
     let started = setup.elapsed();

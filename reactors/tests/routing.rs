@@ -86,23 +86,7 @@ async fn a_ring_a_star_and_a_random_mesh_of_twenty_converge_and_forwarding_takes
 
     // A random connected mesh of 20 (a spanning line plus random chords, from a fixed seed).
     let mut net = IlpNet::new(20, WireProfile::Tm2, INTERVAL).await;
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut links = std::collections::BTreeSet::new();
-    for i in 1..20 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        links.insert(((seed % i as u64) as usize, i));
-    }
-    while links.len() < 35 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let (a, b) = ((seed % 20) as usize, ((seed >> 20) % 20) as usize);
-        if a != b {
-            links.insert((a.min(b), a.max(b)));
-        }
-    }
+    let links = common::ilp_net::mesh(20, 35, 0x2545_f491_4f6c_dd1d);
     for &(a, b) in &links {
         net.link(a, b).await;
     }

@@ -39,6 +39,29 @@ pub struct IlpNet {
     changed: Arc<Notify>,
 }
 
+/// A random connected mesh of `n` nodes with `links` links (at least `n − 1`): a random spanning tree plus
+/// chords, from `seed` (xorshift, so the same seed gives the same mesh).
+pub fn mesh(n: usize, links: usize, seed: u64) -> Vec<(usize, usize)> {
+    let mut seed = seed.max(1);
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut set = std::collections::BTreeSet::new();
+    for i in 1..n {
+        set.insert(((next() % i as u64) as usize, i));
+    }
+    while set.len() < links.min(n * (n - 1) / 2) {
+        let (a, b) = ((next() % n as u64) as usize, (next() % n as u64) as usize);
+        if a != b {
+            set.insert((a.min(b), a.max(b)));
+        }
+    }
+    set.into_iter().collect()
+}
+
 pub fn name(i: usize) -> String {
     format!("n{i}")
 }
