@@ -94,7 +94,10 @@ pub(crate) async fn wait_log(logs: &mut Logs, msg: &str) -> Value {
     let mut skipped = Vec::new();
     let found = tokio::time::timeout(PATIENCE, async {
         loop {
-            let v = logs.rx.recv().await.expect("the node exited");
+            let Some(v) = logs.rx.recv().await else {
+                let last: Vec<String> = skipped.iter().rev().take(20).rev().map(|v: &Value| v.to_string()).collect();
+                panic!("the node exited before logging {msg:?}; its last lines:\n{}", last.join("\n"));
+            };
             if v["msg"] == msg {
                 return v;
             }
