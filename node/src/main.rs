@@ -236,6 +236,13 @@ enum Format {
     Json,
 }
 
+/// The admin address and token of the node running on `home` (only a node holding the home's lock is asked).
+fn admin_of(home: &std::path::Path) -> Result<(std::net::SocketAddr, String), Box<dyn std::error::Error>> {
+    let config = NodeConfig::load(home)?;
+    let token = node::read_token(&config.admin.token_file)?;
+    Ok((node::admin_address(&config)?, token))
+}
+
 /// `~/.ledgerwire` (or `./.ledgerwire` without a home directory).
 fn default_home() -> PathBuf {
     std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".ledgerwire")
@@ -300,9 +307,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             running.stop().await;
         }
         Command::Peers { home, json } => {
-            let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin.token_file)?;
-            let peers = client::get_json(node::admin_address(&config)?, &token, "/peers").await?;
+            let (admin, token) = admin_of(&home)?;
+            let peers = client::get_json(admin, &token, "/peers").await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&peers)?);
             } else {
@@ -310,9 +316,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Addrbook { home, json } => {
-            let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin.token_file)?;
-            let book = client::get_json(node::admin_address(&config)?, &token, "/addrbook").await?;
+            let (admin, token) = admin_of(&home)?;
+            let book = client::get_json(admin, &token, "/addrbook").await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&book)?);
             } else {
@@ -395,10 +400,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             println!("ports, app URLs and tokens: {}", output.join("testnet.json").display());
         }
         Command::Routes { home, peers, json } => {
-            let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin.token_file)?;
+            let (admin, token) = admin_of(&home)?;
             let path = if peers { "/routes/peers" } else { "/routes" };
-            let v = client::get_json(node::admin_address(&config)?, &token, path).await?;
+            let v = client::get_json(admin, &token, path).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else if peers {
@@ -408,9 +412,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Events { home } => {
-            let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin.token_file)?;
-            let result = client::follow_events(node::admin_address(&config)?, &token, |mut e| {
+            let (admin, token) = admin_of(&home)?;
+            let result = client::follow_events(admin, &token, |mut e| {
                 // Each line carries the time it was received (milliseconds since the Unix epoch).
                 if let Some(obj) = e.as_object_mut() {
                     obj.insert("time_ms".into(), serde_json::json!(unix_ms()));
@@ -427,9 +430,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Version => println!("ledgerwire {}", env!("CARGO_PKG_VERSION")),
         Command::Accounts { home, action } => {
-            let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin.token_file)?;
-            let addr = node::admin_address(&config)?;
+            let (admin, token) = admin_of(&home)?;
+            let addr = admin;
             let v = match action {
                 AccountsAction::List { json } => {
                     let v = client::get_json(addr, &token, "/accounts").await?;
@@ -461,9 +463,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         Command::Status { home, json } => {
-            let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin.token_file)?;
-            let status = client::get_json(node::admin_address(&config)?, &token, "/status").await?;
+            let (admin, token) = admin_of(&home)?;
+            let status = client::get_json(admin, &token, "/status").await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -483,16 +484,14 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Dial { home, address, persistent } => {
-            let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin.token_file)?;
+            let (admin, token) = admin_of(&home)?;
             let body = serde_json::json!({ "address": address, "persistent": persistent });
-            let v = client::post_json(node::admin_address(&config)?, &token, "/peers", &body).await?;
+            let v = client::post_json(admin, &token, "/peers", &body).await?;
             println!("{v}");
         }
         Command::Disconnect { home, id } => {
-            let config = NodeConfig::load(&home)?;
-            let token = node::read_token(&config.admin.token_file)?;
-            let v = client::delete_json(node::admin_address(&config)?, &token, &format!("/peers/{id}")).await?;
+            let (admin, token) = admin_of(&home)?;
+            let v = client::delete_json(admin, &token, &format!("/peers/{id}")).await?;
             println!("{v}");
         }
         Command::Config { action: ConfigAction::Check { home } } => {

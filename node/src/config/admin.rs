@@ -2,13 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use ledgerwire_reactors::ilp_over_http::HttpLimits;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{Key, Kind, SectionSchema};
-use super::{ConfigError, duration_in, relative_path, socket_addr, within};
+use super::{ConfigError, http_limits, relative_path, socket_addr};
 
 /// `[admin]` as written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,22 +74,12 @@ pub struct AdminConfig {
 
 impl AdminSection {
     pub(crate) fn resolve(&self, home: &Path) -> Result<AdminConfig, ConfigError> {
-        let limits = HttpLimits {
-            max_connections: within("admin.max_connections", self.max_connections, 1, 10_000)? as usize,
-            header_read_timeout: duration_in(
-                "admin.header_read_timeout",
-                &self.header_read_timeout,
-                Duration::from_millis(100),
-                Duration::from_secs(300),
-            )?,
-            idle_timeout: duration_in(
-                "admin.idle_timeout",
-                &self.idle_timeout,
-                Duration::from_millis(100),
-                Duration::from_secs(3600),
-            )?,
-            max_body_bytes: 16 * 1024,
-        };
+        let limits = http_limits(
+            ["admin.max_connections", "admin.header_read_timeout", "admin.idle_timeout"],
+            (self.max_connections, &self.header_read_timeout, &self.idle_timeout),
+            10_000,
+            16 * 1024,
+        )?;
         Ok(AdminConfig {
             laddr: socket_addr("admin.laddr", &self.laddr)?,
             token_file: relative_path("admin.token_file", &self.token_file, home)?,

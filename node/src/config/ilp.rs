@@ -219,22 +219,12 @@ impl IlpSection {
             "" => None,
             a => Some(socket_addr("ilp.http_laddr", a)?),
         };
-        let http_limits = HttpLimits {
-            max_connections: within("ilp.http_max_connections", self.http_max_connections, 1, 100_000)? as usize,
-            header_read_timeout: duration_in(
-                "ilp.http_header_read_timeout",
-                &self.http_header_read_timeout,
-                Duration::from_millis(100),
-                Duration::from_secs(300),
-            )?,
-            idle_timeout: duration_in(
-                "ilp.http_idle_timeout",
-                &self.http_idle_timeout,
-                Duration::from_millis(100),
-                Duration::from_secs(3600),
-            )?,
-            ..HttpLimits::default()
-        };
+        let http_limits = super::http_limits(
+            ["ilp.http_max_connections", "ilp.http_header_read_timeout", "ilp.http_idle_timeout"],
+            (self.http_max_connections, &self.http_header_read_timeout, &self.http_idle_timeout),
+            100_000,
+            HttpLimits::default().max_body_bytes,
+        )?;
         let window =
             duration_in("ilp.min_message_window", &self.min_message_window, Duration::ZERO, Duration::from_secs(60))?;
         let hold = duration_in(

@@ -170,6 +170,32 @@ pub(crate) fn duration_in(key: &'static str, s: &str, min: Duration, max: Durati
     Ok(d)
 }
 
+/// An HTTP listener's limits from its section's keys (`[connections, header_read_timeout, idle_timeout]`): at most
+/// `cap` connections, header timeouts of 100 ms to 5 min, idle timeouts of 100 ms to 1 h.
+pub(crate) fn http_limits(
+    keys: [&'static str; 3],
+    values: (u64, &str, &str),
+    cap: u64,
+    max_body_bytes: usize,
+) -> Result<ledgerwire_reactors::ilp_over_http::HttpLimits, ConfigError> {
+    Ok(ledgerwire_reactors::ilp_over_http::HttpLimits {
+        max_connections: within(keys[0], values.0, 1, cap)? as usize,
+        header_read_timeout: duration_in(
+            keys[1],
+            values.1,
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(300),
+        )?,
+        idle_timeout: duration_in(
+            keys[2],
+            values.2,
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(3600),
+        )?,
+        max_body_bytes,
+    })
+}
+
 /// A whole number between `min` and `max`.
 pub(crate) fn within(key: &'static str, v: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
     if v < min || v > max {
