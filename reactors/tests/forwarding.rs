@@ -13,6 +13,7 @@ use ledgerwire_reactors::forwarding::core::ForwarderConfig;
 use ledgerwire_reactors::forwarding::{self, Connector, ConnectorConfig, IlpEvent};
 use ledgerwire_reactors::ilp::{Address, ErrorCode, Fulfill, Prepare, Reply, Timestamp, condition_of};
 use ledgerwire_types::{HostAddress, NodeKey, WireProfile};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 fn spec(id: &str, relation: Relation, node_id: Option<String>) -> AccountSpec {
@@ -190,4 +191,37 @@ async fn when_the_next_hop_disconnects_every_prepare_still_gets_exactly_one_answ
     let views = a.connector.accounts().await.unwrap();
     assert!(views.iter().all(|v| v.balance.reserved_in == 0 && v.balance.reserved_out == 0), "{views:?}");
     a.switch.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_gets_one_answer_per_tag_and_what_a_stopped_connector_leaves_is_answered_t00() {
+    // The receiver fulfills even packets and holds odd ones.
+    let (a, b) = line(WireProfile::Tm2, |p| echo_fulfillment(p).filter(|f| f.data[7] % 2 == 0)).await;
+    let (answers, mut rx) = mpsc::unbounded_channel();
+    let batch = (0..100u64).map(|n| (1000 + n, prepare(n, 5, 30_000))).collect();
+    a.connector.send_batch(AccountId::new("sender").unwrap(), batch, &answers).await.unwrap();
+    drop(answers);
+    let mut fulfilled = Vec::new();
+    while fulfilled.len() < 50 {
+        let (tag, reply) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        let Reply::Fulfill(f) = reply else { panic!("tag {tag}: {reply:?}") };
+        assert_eq!(f.fulfillment, fulfillment_for(tag - 1000), "the answer carries its Prepare's tag");
+        fulfilled.push(tag);
+    }
+    assert_eq!(balance(&a.connector, "sender").await, 50 * 5);
+    // A stops with 50 packets still open: each is answered once, T00, and then the channel closes.
+    let Node { switch, connector, _home } = a;
+    switch.stop().await;
+    drop(connector);
+    let mut stopped = Vec::new();
+    while let Some((tag, reply)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap() {
+        let Reply::Reject(r) = reply else { panic!("tag {tag}: {reply:?}") };
+        assert_eq!(r.code, ErrorCode::T00_INTERNAL_ERROR);
+        stopped.push(tag);
+    }
+    fulfilled.extend(&stopped);
+    fulfilled.sort();
+    assert_eq!(fulfilled, (1000..1100).collect::<Vec<_>>(), "every tag answered exactly once");
+    assert_eq!(stopped.len(), 50);
+    b.switch.stop().await;
 }

@@ -469,3 +469,36 @@ fn a_settlement_recorded_outside_clears_the_request_and_a_new_crossing_asks_agai
     assert!(c.actions().is_empty(), "back at the threshold: nothing to ask");
     assert_eq!(pay(&mut c, [21; 32]), 1, "a new crossing asks again");
 }
+
+#[test]
+fn answered_packets_leave_no_expiries_behind_and_the_open_ones_still_expire_on_time() {
+    let mut c = Conn::new();
+    let (_, _, first) = forwarded(&c.send("alice", 1, 20_000, "test.bob", [0xee; 32]).1);
+    let bob = Address::parse("test.bob").unwrap();
+    for round in 0..3u64 {
+        let mut outs = Vec::new();
+        for n in 0..1000u64 {
+            let mut f = [round as u8; 32];
+            f[..8].copy_from_slice(&n.to_be_bytes());
+            outs.push(forwarded(&c.send("alice", 1, 10_000, "test.bob", f).1).1);
+        }
+        // Answered newest first (every entry behind the open packets' is left for later), but for the round's
+        // last one, which stays open.
+        outs.pop();
+        for out in outs.into_iter().rev() {
+            let reject = Reject::new(ErrorCode::F99_APPLICATION_ERROR, &bob, "");
+            assert!(c.core.reply(&id("bob"), out, Reply::Reject(reject)));
+        }
+        let _ = c.actions();
+        let open = c.core.in_flight().1;
+        assert_eq!(open as u64, 2 + round);
+        assert!(c.core.expiry_entries() <= 2 * open + 1024, "round {round}: {} entries kept", c.core.expiry_entries());
+    }
+    c.core.expire(c.now.plus_ms(9_000));
+    let expired = c.actions();
+    assert_eq!(expired.len(), 3, "each round's open packet expires: {expired:?}");
+    assert_eq!(c.core.next_timeout(), Some(first.expires_at));
+    c.core.expire(first.expires_at);
+    assert_eq!(only_reject(&c.actions()).code, ErrorCode::R00_TRANSFER_TIMED_OUT);
+    assert_eq!(c.core.next_timeout(), None);
+}

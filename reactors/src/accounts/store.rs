@@ -2,11 +2,11 @@
 //! an fsync at every commit). One thread owns the database; balance changes sent to it are applied in batches
 //! (group commit) and each is acknowledged only after the batch that holds it is on disk.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{Database, ReadableTable, TableDefinition};
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
@@ -146,6 +146,15 @@ pub struct Snapshot {
     pub balances: Vec<(AccountId, i128)>,
 }
 
+/// One atomic balance change: applied whole or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceCommit {
+    /// The ID the caller gives it (it comes back in [`Committed`]).
+    pub id: u64,
+    /// Per account, the change.
+    pub deltas: Vec<(AccountId, i128)>,
+}
+
 /// The acknowledgement of one balance commit.
 #[derive(Debug)]
 pub struct Committed {
@@ -155,18 +164,18 @@ pub struct Committed {
     pub result: Result<(), StoreError>,
 }
 
-/// The answer owed for one commit. Every commit is answered exactly once: if the answer was not sent when this is
-/// dropped (a failed transaction that returned early, a close, a panic of the store thread), it answers
-/// [`StoreError::NotWritten`].
+/// The answers owed for one batch of commits, sent together. Every commit is answered exactly once: if the answers
+/// were not sent when this is dropped (a failed transaction that returned early, a close, a panic of the store
+/// thread), each commit is answered [`StoreError::NotWritten`].
 struct CommitReply {
-    id: u64,
-    reply: Option<mpsc::UnboundedSender<Committed>>,
+    ids: Vec<u64>,
+    reply: Option<mpsc::UnboundedSender<Vec<Committed>>>,
 }
 
 impl CommitReply {
-    fn send(mut self, result: Result<(), StoreError>) {
+    fn send(mut self, answers: Vec<Committed>) {
         if let Some(reply) = self.reply.take() {
-            let _ = reply.send(Committed { id: self.id, result });
+            let _ = reply.send(answers);
         }
     }
 }
@@ -174,13 +183,14 @@ impl CommitReply {
 impl Drop for CommitReply {
     fn drop(&mut self) {
         if let Some(reply) = self.reply.take() {
-            let _ = reply.send(Committed { id: self.id, result: Err(StoreError::NotWritten) });
+            let answers = self.ids.iter().map(|&id| Committed { id, result: Err(StoreError::NotWritten) }).collect();
+            let _ = reply.send(answers);
         }
     }
 }
 
 enum Command {
-    Commit { deltas: Vec<(AccountId, i128)>, reply: CommitReply },
+    Commit { commits: Vec<BalanceCommit>, reply: CommitReply },
     PutAccount { account: StoredAccount, reply: oneshot::Sender<Result<(), StoreError>> },
     DeleteAccount { id: AccountId, reply: oneshot::Sender<Result<(), StoreError>> },
     Settle { record: SettlementRecord, delta: i128, reply: oneshot::Sender<Result<SettlementRecord, StoreError>> },
@@ -225,11 +235,17 @@ impl Store {
         Ok(Store { tx })
     }
 
-    /// Applies balance `deltas` atomically; `reply` gets [`Committed`] with `id` once they are on disk (or failed).
-    /// Commits sent together are written in one transaction.
-    pub fn commit(&self, id: u64, deltas: Vec<(AccountId, i128)>, reply: &mpsc::UnboundedSender<Committed>) {
+    /// Applies each commit atomically (one that would overflow a balance fails alone, writing nothing); `reply`
+    /// gets one [`Committed`] per commit, in order, in one message, once they are on disk (or failed). Commits sent
+    /// close together are written in one transaction; a caller that sends many at once pays for one message each
+    /// way.
+    pub fn commit(&self, commits: Vec<BalanceCommit>, reply: &mpsc::UnboundedSender<Vec<Committed>>) {
+        if commits.is_empty() {
+            return;
+        }
+        let ids = commits.iter().map(|c| c.id).collect();
         // If the thread is gone, the command (and its reply) is dropped here: the caller hears NotWritten.
-        let _ = self.tx.send(Command::Commit { deltas, reply: CommitReply { id, reply: Some(reply.clone()) } });
+        let _ = self.tx.send(Command::Commit { commits, reply: CommitReply { ids, reply: Some(reply.clone()) } });
     }
 
     async fn ask<T>(
@@ -323,7 +339,8 @@ fn run(database: Database, mut rx: mpsc::UnboundedReceiver<Command>) {
 }
 
 enum Outcome {
-    Commit(CommitReply),
+    /// The batch's answers: `Ok(())` stands for "as the transaction goes".
+    Commit(CommitReply, Vec<Committed>),
     Unit(oneshot::Sender<Result<(), StoreError>>),
     Settled(oneshot::Sender<Result<SettlementRecord, StoreError>>, SettlementRecord),
 }
@@ -338,15 +355,16 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
             let mut settlements = txn.open_table(SETTLEMENTS).map_err(db)?;
             let mut next_seq = settlements.last().map_err(db)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
             // Balances touched by this batch: each is read once and written once, however many commits move it.
-            let mut touched: HashMap<AccountId, i128> = HashMap::new();
+            let mut touched: HashMap<AccountId, i128> = HashMap::default();
             for command in writes {
                 match command {
-                    Command::Commit { deltas, reply } => {
-                        // A failed delta fails this commit only; the others in the batch go on.
-                        match apply_deltas(&balances, &mut touched, &deltas) {
-                            Ok(()) => outcomes.push(Outcome::Commit(reply)),
-                            Err(e) => reply.send(Err(e)),
-                        }
+                    Command::Commit { commits, reply } => {
+                        // A failed commit fails alone; the others in the batch go on.
+                        let answers = commits
+                            .iter()
+                            .map(|c| Committed { id: c.id, result: apply_deltas(&balances, &mut touched, &c.deltas) })
+                            .collect();
+                        outcomes.push(Outcome::Commit(reply, answers));
                     }
                     Command::PutAccount { account, reply } => {
                         let json = serde_json::to_vec(&account)
@@ -382,7 +400,14 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
     })();
     for outcome in outcomes {
         match outcome {
-            Outcome::Commit(reply) => reply.send(result.clone()),
+            Outcome::Commit(reply, mut answers) => {
+                if let Err(e) = &result {
+                    for a in answers.iter_mut().filter(|a| a.result.is_ok()) {
+                        a.result = Err(e.clone());
+                    }
+                }
+                reply.send(answers);
+            }
             Outcome::Unit(reply) => {
                 let _ = reply.send(result.clone());
             }
@@ -399,20 +424,22 @@ fn apply_deltas(
     touched: &mut HashMap<AccountId, i128>,
     deltas: &[(AccountId, i128)],
 ) -> Result<(), StoreError> {
-    let mut updated: Vec<(&AccountId, i128)> = Vec::with_capacity(deltas.len());
-    for (account, delta) in deltas {
-        let old = match updated.iter().rev().find(|(a, _)| *a == account) {
-            Some((_, v)) => *v,
-            None => match touched.get(account) {
-                Some(v) => *v,
-                None => balances.get(account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0),
-            },
-        };
-        let new = old.checked_add(*delta).ok_or_else(|| StoreError::Overflow(account.clone()))?;
-        updated.push((account, new));
+    // First every account's running balance is loaded and the sums checked (an account may appear more than
+    // once), then applied: no allocation per commit.
+    for (i, (account, _)) in deltas.iter().enumerate() {
+        if !touched.contains_key(account) {
+            let stored = balances.get(account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0);
+            touched.insert(account.clone(), stored);
+        }
+        let mut sum = touched[account];
+        for (_, d) in deltas[..=i].iter().filter(|(a, _)| a == account) {
+            sum = sum.checked_add(*d).ok_or_else(|| StoreError::Overflow(account.clone()))?;
+        }
     }
-    for (account, value) in updated {
-        touched.insert(account.clone(), value);
+    for (account, delta) in deltas {
+        if let Some(v) = touched.get_mut(account) {
+            *v += *delta;
+        }
     }
     Ok(())
 }
@@ -464,23 +491,29 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             let (tx, mut rx) = mpsc::unbounded_channel();
-            for n in 0..100 {
-                store.commit(n, vec![(id("a"), 5), (id("b"), -5)], &tx);
+            let commit = |id, deltas| BalanceCommit { id, deltas };
+            for n in 0..50 {
+                store.commit(vec![commit(n, vec![(id("a"), 5), (id("b"), -5)])], &tx);
             }
-            // An overflow fails only its own commit, and writes none of its deltas.
-            store.commit(100, vec![(id("b"), 7), (id("a"), i128::MAX)], &tx);
-            let mut ok = 0;
-            for _ in 0..101 {
-                let c = rx.recv().await.unwrap();
-                match c.id {
-                    100 => assert!(matches!(c.result, Err(StoreError::Overflow(_)))),
-                    _ => {
-                        c.result.unwrap();
-                        ok += 1;
+            // An overflow fails only its own commit, and writes none of its deltas, also in the middle of a batch.
+            store.commit(
+                (50..100)
+                    .map(|n| commit(n, vec![(id("a"), 5), (id("b"), -5)]))
+                    .chain([commit(100, vec![(id("b"), 7), (id("a"), i128::MAX)])])
+                    .collect(),
+                &tx,
+            );
+            let mut answered = Vec::new();
+            while answered.len() < 101 {
+                for c in rx.recv().await.unwrap() {
+                    match c.id {
+                        100 => assert!(matches!(c.result, Err(StoreError::Overflow(_)))),
+                        _ => c.result.unwrap(),
                     }
+                    answered.push(c.id);
                 }
             }
-            assert_eq!(ok, 100);
+            assert_eq!(answered, (0..=100).collect::<Vec<_>>(), "each commit answered once, in order");
             store.close().await;
             assert!(matches!(store.snapshot().await, Err(StoreError::Stopped)));
         }
@@ -497,10 +530,13 @@ mod tests {
         let other = store.clone();
         store.close().await;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        other.commit(7, vec![(id("a"), 1)], &tx);
-        let c = rx.recv().await.unwrap();
-        assert_eq!(c.id, 7);
-        assert!(matches!(c.result, Err(StoreError::NotWritten)));
+        other.commit(
+            vec![BalanceCommit { id: 7, deltas: vec![(id("a"), 1)] }, BalanceCommit { id: 8, deltas: vec![] }],
+            &tx,
+        );
+        let answers = rx.recv().await.unwrap();
+        assert_eq!(answers.iter().map(|c| c.id).collect::<Vec<_>>(), vec![7, 8]);
+        assert!(answers.iter().all(|c| matches!(c.result, Err(StoreError::NotWritten))));
     }
 
     #[tokio::test]

@@ -7,11 +7,10 @@
 //! else. A Fulfill is answered upstream only after [`Forwarder::committed`] reports its balance change durable.
 
 use std::cmp::Reverse;
-use std::collections::VecDeque;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
-use priority_queue::PriorityQueue;
-use rustc_hash::{FxHashMap as HashMap, FxHasher};
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 use super::rates::{RateError, Rates};
@@ -217,9 +216,11 @@ pub struct Forwarder {
     inbound: HashMap<InboundId, Inbound>,
     outbound: HashMap<OutboundId, Outbound>,
     // The latest open Prepare per condition, for coalescing copies. Senders choose conditions: this map gets a
-    // seeded hasher, so nobody can make its lookups collide.
-    by_condition: std::collections::HashMap<Condition, OutboundId>,
-    expiries: PriorityQueue<OutboundId, Reverse<i64>, std::hash::BuildHasherDefault<FxHasher>>,
+    // randomly seeded hasher, so nobody can make its lookups collide.
+    by_condition: std::collections::HashMap<Condition, OutboundId, foldhash::fast::RandomState>,
+    // Expiries of forwarded Prepares, soonest first. An answered Prepare's entry is not looked for: it is dropped
+    // when it reaches the top (or at a compaction), which makes forwarding one push and no search.
+    expiries: BinaryHeap<Reverse<(i64, OutboundId)>>,
     commits: HashMap<u64, PendingCommit>,
     next_outbound: OutboundId,
     next_commit: u64,
@@ -237,8 +238,8 @@ impl Forwarder {
             routes: RoutingTable::new(),
             inbound: HashMap::default(),
             outbound: HashMap::default(),
-            by_condition: std::collections::HashMap::new(),
-            expiries: PriorityQueue::with_default_hasher(),
+            by_condition: std::collections::HashMap::default(),
+            expiries: BinaryHeap::new(),
             commits: HashMap::default(),
             next_outbound: first_outbound_id,
             next_commit: 1,
@@ -271,8 +272,25 @@ impl Forwarder {
     }
 
     /// When [`Forwarder::expire`] should next be called.
-    pub fn next_timeout(&self) -> Option<Timestamp> {
-        self.expiries.peek().map(|(_, Reverse(t))| Timestamp::from_unix_ms(*t))
+    pub fn next_timeout(&mut self) -> Option<Timestamp> {
+        while let Some(&Reverse((t, id))) = self.expiries.peek() {
+            if self.is_open(id, t) {
+                return Some(Timestamp::from_unix_ms(t));
+            }
+            self.expiries.pop();
+        }
+        None
+    }
+
+    /// Whether the expiry entry `(t, id)` is still that of an open forwarded Prepare.
+    fn is_open(&self, id: OutboundId, t: i64) -> bool {
+        self.outbound.get(&id).is_some_and(|o| o.prepare.expires_at.unix_ms() == t)
+    }
+
+    /// Expiry entries kept (open forwarded Prepares plus answered ones not yet dropped): at most twice the open
+    /// ones, plus 1024.
+    pub fn expiry_entries(&self) -> usize {
+        self.expiries.len()
     }
 
     /// Adds an account, or updates one (its balance, reservations and counters stay). `balance` is its durable
@@ -672,8 +690,9 @@ impl Forwarder {
         let out_id = self.next_outbound;
         self.next_outbound = self.next_outbound.wrapping_add(1);
         self.by_condition.insert(prepare.execution_condition, out_id);
-        self.expiries.push(out_id, Reverse(prepare.expires_at.unix_ms()));
         self.outbound.insert(out_id, Outbound { to: to.clone(), prepare: prepare.clone(), waiting: Waiting::one(id) });
+        self.expiries.push(Reverse((prepare.expires_at.unix_ms(), out_id)));
+        self.compact_expiries();
         self.actions.push_back(Action::Forward { to, id: out_id, prepare });
     }
 
@@ -683,9 +702,19 @@ impl Forwarder {
         }
     }
 
+    /// Drops the entries of answered Prepares once they outnumber the open ones (plus a constant). Linear, but
+    /// only after the entries have doubled relative to the open Prepares since the last time: constant per Prepare.
+    fn compact_expiries(&mut self) {
+        if self.expiries.len() > 2 * self.outbound.len() + 1024 {
+            let outbound = &self.outbound;
+            self.expiries
+                .retain(|Reverse((t, id))| outbound.get(id).is_some_and(|o| o.prepare.expires_at.unix_ms() == *t));
+        }
+    }
+
     fn take_outbound(&mut self, out_id: OutboundId) -> Option<Outbound> {
         let o = self.outbound.remove(&out_id)?;
-        self.expiries.remove(&out_id);
+        self.compact_expiries();
         if self.by_condition.get(&o.prepare.execution_condition) == Some(&out_id) {
             self.by_condition.remove(&o.prepare.execution_condition);
         }
@@ -801,9 +830,13 @@ impl Forwarder {
     /// Forwarded Prepares whose expiry has passed by `now` get R00 upstream; answers that come later are ignored.
     pub fn expire(&mut self, now: Timestamp) {
         let us = self.config.address.clone();
-        while let Some((&out_id, Reverse(t))) = self.expiries.peek() {
-            if *t > now.unix_ms() {
+        while let Some(&Reverse((t, out_id))) = self.expiries.peek() {
+            if t > now.unix_ms() {
                 break;
+            }
+            self.expiries.pop();
+            if !self.is_open(out_id, t) {
+                continue;
             }
             if let Some(o) = self.take_outbound(out_id) {
                 self.release_outbound(&o.to, o.prepare.amount);
@@ -811,8 +844,6 @@ impl Forwarder {
                 for inbound in o.waiting {
                     self.finish_inbound_reject(inbound, reject.clone());
                 }
-            } else {
-                self.expiries.pop();
             }
         }
     }

@@ -32,7 +32,7 @@ use self::core::{
 use self::routing::Route;
 use self::wire::IlpFrame;
 use crate::accounts::store::{
-    AccountSource, Committed, SettlementKind, SettlementRecord, Store, StoreError, StoredAccount,
+    AccountSource, BalanceCommit, Committed, SettlementKind, SettlementRecord, Store, StoreError, StoredAccount,
 };
 use crate::accounts::{Account, AccountError, AccountId, AccountSpec, Link, Relation};
 use crate::ilp::{Address, ErrorCode, Packet, Prepare, Reject, Reply, Timestamp};
@@ -196,6 +196,11 @@ enum Command {
         prepare: Prepare,
         reply: oneshot::Sender<Reply>,
     },
+    Batch {
+        account: AccountId,
+        prepares: Vec<(u64, Prepare)>,
+        answers: mpsc::UnboundedSender<(u64, Reply)>,
+    },
     AddAccount {
         spec: AccountSpec,
         source: AccountSource,
@@ -267,6 +272,30 @@ impl Connector {
                 let address = self.address.borrow().clone();
                 Reply::Reject(Reject::new(ErrorCode::T00_INTERNAL_ERROR, &address, "the connector is stopping."))
             }
+        }
+    }
+
+    /// Sends Prepares from `account` without waiting for their answers: each comes back on `answers` with the tag
+    /// it was sent with, exactly once (a connector that stops answers what is left T00, without `triggeredBy`).
+    /// Waits only for room in the connector's queue. For in-process senders that keep many payments in flight
+    /// (one message for the batch, no task or channel per Prepare); [`Connector::prepare`] is the one-at-a-time
+    /// form.
+    pub async fn send_batch(
+        &self,
+        account: AccountId,
+        prepares: Vec<(u64, Prepare)>,
+        answers: &mpsc::UnboundedSender<(u64, Reply)>,
+    ) -> Result<(), ConnectorError> {
+        let command = Command::Batch { account, prepares, answers: answers.clone() };
+        match self.commands.send(command).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendError(Command::Batch { prepares, answers, .. })) => {
+                for (tag, _) in prepares {
+                    let _ = answers.send((tag, Reply::Reject(TaggedAnswer::stopped())));
+                }
+                Err(ConnectorError::Stopped)
+            }
+            Err(_) => Err(ConnectorError::Stopped),
         }
     }
 
@@ -434,6 +463,7 @@ pub fn register(
         address_pending: config.inherit_address,
         address_retry: None,
         latency: config.latency.clone(),
+        turn_now: None,
         logger,
         rejects_logged: LogLimit::new(5, Duration::from_secs(1)),
         settlements_logged: LogLimit::new(5, Duration::from_secs(1)),
@@ -468,6 +498,39 @@ impl Clock {
 enum Responder {
     Peer { node: NodeId, request_id: u64, reservation: Option<Reservation>, expires_at: Timestamp, since: Instant },
     Local(oneshot::Sender<Reply>, Instant),
+    Tagged(TaggedAnswer, Instant),
+}
+
+/// The answer owed to one Prepare of a [`Connector::send_batch`]: sent exactly once, T00 if it is dropped
+/// unanswered (the connector stopped).
+struct TaggedAnswer {
+    tag: u64,
+    to: Option<mpsc::UnboundedSender<(u64, Reply)>>,
+}
+
+impl TaggedAnswer {
+    fn send(mut self, reply: Reply) {
+        if let Some(to) = self.to.take() {
+            let _ = to.send((self.tag, reply));
+        }
+    }
+
+    fn stopped() -> Reject {
+        Reject {
+            code: ErrorCode::T00_INTERNAL_ERROR,
+            triggered_by: None,
+            message: "the connector stopped.".into(),
+            data: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl Drop for TaggedAnswer {
+    fn drop(&mut self) {
+        if let Some(to) = self.to.take() {
+            let _ = to.send((self.tag, Reply::Reject(TaggedAnswer::stopped())));
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -490,7 +553,7 @@ struct Actor {
     responders: HashMap<InboundId, Responder>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
     next_inbound: InboundId,
-    committed_tx: mpsc::UnboundedSender<Committed>,
+    committed_tx: mpsc::UnboundedSender<Vec<Committed>>,
     outcomes_tx: mpsc::UnboundedSender<Outcome>,
     http: HttpClient,
     events: broadcast::Sender<IlpEvent>,
@@ -502,6 +565,8 @@ struct Actor {
     /// When to ask again.
     address_retry: Option<Instant>,
     latency: Option<Histogram>,
+    /// The time of this turn, read once for all the Prepares it takes in.
+    turn_now: Option<(Instant, Timestamp)>,
     logger: Logger,
     // Lines peers and apps can cause at will: a few per second, with a count of those left out.
     rejects_logged: LogLimit,
@@ -513,7 +578,7 @@ impl Actor {
         mut self,
         mut ctx: ReactorContext,
         mut commands: mpsc::Receiver<Command>,
-        mut committed: mpsc::UnboundedReceiver<Committed>,
+        mut committed: mpsc::UnboundedReceiver<Vec<Committed>>,
         mut outcomes: mpsc::UnboundedReceiver<Outcome>,
         mut learned: mpsc::UnboundedReceiver<Vec<(String, Option<AccountId>)>>,
     ) {
@@ -550,7 +615,7 @@ impl Actor {
                         // store (account or settlement changes) ends the batch, after what is due has gone out.
                         for _ in 0..BATCH {
                             let Some(cmd) = next.take() else { break };
-                            if !matches!(cmd, Command::Prepare { .. }) {
+                            if !matches!(cmd, Command::Prepare { .. } | Command::Batch { .. }) {
                                 self.carry_out();
                                 self.on_command(cmd).await;
                                 break;
@@ -597,15 +662,28 @@ impl Actor {
                 }
             }
             self.carry_out();
+            self.drop_closed_endpoints();
+            self.turn_now = None;
         }
         debug!(self.logger, "connector stopped");
     }
 
-    fn on_committed(&mut self, c: Committed) {
-        if let Err(e) = &c.result {
-            error!(self.logger, "cannot make a balance change durable; the Fulfill becomes T00"; "error" => %e);
+    /// The time of this turn (read once per turn: many Prepares arrive together).
+    fn turn_now(&mut self) -> (Instant, Timestamp) {
+        let clock = self.clock;
+        *self.turn_now.get_or_insert_with(|| {
+            let now = Instant::now();
+            (now, clock.at(now))
+        })
+    }
+
+    fn on_committed(&mut self, answers: Vec<Committed>) {
+        for c in answers {
+            if let Err(e) = &c.result {
+                error!(self.logger, "cannot make a balance change durable; the Fulfill becomes T00"; "error" => %e);
+            }
+            self.core.committed(c.id, c.result.is_ok());
         }
-        self.core.committed(c.id, c.result.is_ok());
     }
 
     fn on_outcome(&mut self, o: Outcome) {
@@ -617,15 +695,19 @@ impl Actor {
         }
     }
 
+    /// Carries out what the core asked for. The balance changes of one turn go to the store as one message (and
+    /// come back as one): the store writes them in one transaction anyway.
     fn carry_out(&mut self) {
+        let mut commits = Vec::new();
         while let Some(action) = self.core.poll_action() {
             match action {
                 Action::Forward { to, id, prepare } => self.forward(to, id, prepare),
                 Action::Respond { id, reply } => self.respond(id, reply),
-                Action::Commit { id, deltas } => self.store.commit(id, deltas, &self.committed_tx),
+                Action::Commit { id, deltas } => commits.push(BalanceCommit { id, deltas }),
                 Action::Event(e) => self.on_forwarding_event(e),
             }
         }
+        self.store.commit(commits, &self.committed_tx);
     }
 
     fn on_forwarding_event(&mut self, e: ForwardingEvent) {
@@ -702,7 +784,7 @@ impl Actor {
         let responder = self.responders.remove(&id);
         if let Some(latency) = &self.latency {
             match &responder {
-                Some(Responder::Local(_, since) | Responder::Peer { since, .. }) => {
+                Some(Responder::Local(_, since) | Responder::Tagged(_, since) | Responder::Peer { since, .. }) => {
                     latency.observe(since.elapsed().as_secs_f64());
                 }
                 None => {}
@@ -712,6 +794,7 @@ impl Actor {
             Some(Responder::Local(tx, _)) => {
                 let _ = tx.send(reply);
             }
+            Some(Responder::Tagged(answer, _)) => answer.send(reply),
             Some(Responder::Peer { node, request_id, reservation, expires_at, .. }) => {
                 let frame = wire::frame(request_id, &reply);
                 let sent = match reservation {
@@ -783,7 +866,7 @@ impl Actor {
     }
 
     fn on_frame(&mut self, peer: NodeId, msg: bytes::Bytes, received_at: Instant) {
-        let Some(handle) = self.peers.get(&peer).cloned() else { return };
+        let Some(handle) = self.peers.get(&peer) else { return };
         // Decoding from `Bytes` shares the message's memory: the packet and its data are not copied.
         let frame = match IlpFrame::decode(msg) {
             Ok(f) => f,
@@ -864,9 +947,19 @@ impl Actor {
             Command::Prepare { account, prepare, reply } => {
                 let id = self.next_inbound;
                 self.next_inbound += 1;
-                self.responders.insert(id, Responder::Local(reply, Instant::now()));
-                let now = self.clock.now();
+                let (since, now) = self.turn_now();
+                self.responders.insert(id, Responder::Local(reply, since));
                 self.core.prepare(now, &account, id, prepare);
+            }
+            Command::Batch { account, prepares, answers } => {
+                let (since, now) = self.turn_now();
+                for (tag, prepare) in prepares {
+                    let id = self.next_inbound;
+                    self.next_inbound += 1;
+                    let answer = TaggedAnswer { tag, to: Some(answers.clone()) };
+                    self.responders.insert(id, Responder::Tagged(answer, since));
+                    self.core.prepare(now, &account, id, prepare);
+                }
             }
             Command::AddAccount { spec, source, reply } => {
                 let _ = reply.send(self.add_account(spec, source).await);
@@ -940,7 +1033,13 @@ impl Actor {
                 let _ = reply.send(result);
             }
         }
-        // Attached endpoints that went away take their links down.
+    }
+
+    /// Attached endpoints that went away take their links down.
+    fn drop_closed_endpoints(&mut self) {
+        if self.in_process.values().all(|tx| !tx.is_closed()) {
+            return;
+        }
         let gone: Vec<AccountId> =
             self.in_process.iter().filter(|(_, tx)| tx.is_closed()).map(|(a, _)| a.clone()).collect();
         for account in gone {
