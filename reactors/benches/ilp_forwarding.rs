@@ -33,7 +33,13 @@ use tokio::sync::mpsc;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Prepares (or echo requests) in flight, unless `--window N` says otherwise.
 const WINDOW: usize = 2048;
+
+fn window() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == "--window").and_then(|i| args.get(i + 1)).and_then(|w| w.parse().ok()).unwrap_or(WINDOW)
+}
 
 fn spec(id: &str, relation: Relation, node_id: Option<String>) -> AccountSpec {
     AccountSpec { node_id, ..AccountSpec::new(id, relation, "USD", 9) }
@@ -101,7 +107,7 @@ async fn drive(connector: &Connector, account: AccountId, destination: Address, 
     let mut sent_at = Vec::with_capacity(n as usize);
     let mut latencies = Vec::with_capacity(n as usize);
     let started = Instant::now();
-    let mut more = WINDOW as u64;
+    let mut more = window() as u64;
     while (latencies.len() as u64) < n {
         let first = sent_at.len() as u64;
         let batch: Vec<_> = (first..n.min(first + more)).map(|k| (k, bench_prepare(k, &destination))).collect();
@@ -183,7 +189,7 @@ async fn ilp_line(n: u64) -> serde_json::Value {
     sb.stop().await;
     json!({
         "prepares": n,
-        "window": WINDOW,
+        "window": window(),
         "prepares_per_second": (n as f64 / elapsed.as_secs_f64()).round(),
         "cpu_us_per_prepare_per_node": cpu.as_secs_f64() * 1e6 / n as f64 / 2.0,
         "cpu_note": "whole process (both connectors, both switches, both stores, the sender and the receiver) divided by 2 nodes",
@@ -192,8 +198,9 @@ async fn ilp_line(n: u64) -> serde_json::Value {
     })
 }
 
-/// One connector, no p2p: sender → A → receiver, both in process, with A's durable store.
-async fn one_connector(n: u64) -> f64 {
+/// One connector, no p2p: sender → A → receiver, both in process, with A's durable store. Returns Prepares per
+/// second and CPU per Prepare (the whole process: one node, its sender and its receiver).
+async fn one_connector(n: u64) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let (switch, a) = connector(
         Arc::new(NodeKey::generate()),
@@ -211,10 +218,11 @@ async fn one_connector(n: u64) -> f64 {
         }
     });
     let (sender, destination) = (AccountId::new("sender").unwrap(), Address::parse("test.a.receiver.bench").unwrap());
+    let cpu0 = cpu_time();
     let (elapsed, _) = drive(&a, sender, destination, n).await;
-    let rate = n as f64 / elapsed.as_secs_f64();
+    let cpu = cpu_time() - cpu0;
     switch.stop().await;
-    rate
+    (n as f64 / elapsed.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n as f64)
 }
 
 /// The forwarding core alone: one account to another, every Prepare fulfilled, commits acknowledged at once.
@@ -293,7 +301,7 @@ async fn p2p_echo(n: u64) -> (f64, f64) {
     let cpu0 = cpu_time();
     let started = Instant::now();
     let mut next = 0u64;
-    while next < (WINDOW as u64).min(n) {
+    while next < (window() as u64).min(n) {
         peer.try_send(CH, Bytes::copy_from_slice(&next.to_be_bytes())).unwrap();
         next += 1;
     }
@@ -326,7 +334,7 @@ fn main() {
         return;
     }
     let (echo, echo_cpu) = rt.block_on(async move { tokio::spawn(p2p_echo(n)).await.unwrap() });
-    let one = rt.block_on(async move { tokio::spawn(one_connector(n)).await.unwrap() });
+    let (one, one_cpu) = rt.block_on(async move { tokio::spawn(one_connector(n)).await.unwrap() });
     let core = core_only(n * 5);
     let pps = ilp["prepares_per_second"].as_f64().unwrap();
     let cpu = ilp["cpu_us_per_prepare_per_node"].as_f64().unwrap();
@@ -339,6 +347,7 @@ fn main() {
             "p2p_echo_cpu_us_per_round_trip_per_node": (echo_cpu * 100.0).round() / 100.0,
             "core_only_prepares_per_second": core.round(),
             "one_connector_in_process_prepares_per_second": one.round(),
+            "one_connector_in_process_cpu_us_per_prepare": (one_cpu * 100.0).round() / 100.0,
             "ilp_over_p2p_echo": (pps / echo * 1000.0).round() / 1000.0,
             "ilp_over_core_only": (pps / core * 1000.0).round() / 1000.0,
         },

@@ -153,6 +153,32 @@ struct AccountState {
     settlement_asked: bool,
 }
 
+impl AccountState {
+    /// Removed, and nothing of it is in flight any more: it can go.
+    fn retired(&self) -> bool {
+        self.removed
+            && self.in_flight_in == 0
+            && self.in_flight_out == 0
+            && self.reserved_in == 0
+            && self.reserved_out == 0
+    }
+
+    /// Whether the balance just crossed below `settle_threshold` (once per crossing): the settlement to ask for.
+    fn settlement_needed(&mut self) -> Option<ForwardingEvent> {
+        let threshold = self.account.settle_threshold?;
+        if self.balance >= i128::from(threshold) {
+            self.settlement_asked = false;
+            return None;
+        }
+        if self.settlement_asked {
+            return None;
+        }
+        self.settlement_asked = true;
+        let amount = u64::try_from(i128::from(self.account.settle_to) - self.balance).unwrap_or(u64::MAX);
+        Some(ForwardingEvent::SettlementNeeded { account: self.account.id.clone(), balance: self.balance, amount })
+    }
+}
+
 #[derive(Debug)]
 struct Inbound {
     from: AccountId,
@@ -353,13 +379,7 @@ impl Forwarder {
     }
 
     fn gc_account(&mut self, id: &AccountId) {
-        if let Some(s) = self.accounts.get(id)
-            && s.removed
-            && s.in_flight_in == 0
-            && s.in_flight_out == 0
-            && s.reserved_in == 0
-            && s.reserved_out == 0
-        {
+        if self.accounts.get(id).is_some_and(AccountState::retired) {
             self.accounts.remove(id);
         }
     }
@@ -473,14 +493,7 @@ impl Forwarder {
 
     /// Asks for a settlement when the balance has crossed below `settle_threshold`: once per crossing.
     fn check_settlement(&mut self, id: &AccountId) {
-        let Some(s) = self.accounts.get_mut(id) else { return };
-        let Some(threshold) = s.account.settle_threshold else { return };
-        if s.balance >= i128::from(threshold) {
-            s.settlement_asked = false;
-        } else if !s.settlement_asked {
-            s.settlement_asked = true;
-            let amount = u64::try_from(i128::from(s.account.settle_to) - s.balance).unwrap_or(u64::MAX);
-            let event = ForwardingEvent::SettlementNeeded { account: id.clone(), balance: s.balance, amount };
+        if let Some(event) = self.accounts.get_mut(id).and_then(AccountState::settlement_needed) {
             self.actions.push_back(Action::Event(event));
         }
     }
@@ -502,8 +515,10 @@ impl Forwarder {
         if let Some(s) = self.accounts.get_mut(&inbound.from) {
             s.reserved_in -= u128::from(inbound.amount);
             s.in_flight_in -= 1;
+            if s.retired() {
+                self.accounts.remove(&inbound.from);
+            }
         }
-        self.gc_account(&inbound.from);
         Some(inbound.from)
     }
 
@@ -725,8 +740,10 @@ impl Forwarder {
         if let Some(s) = self.accounts.get_mut(to) {
             s.reserved_out -= u128::from(amount);
             s.in_flight_out -= 1;
+            if s.retired() {
+                self.accounts.remove(to);
+            }
         }
-        self.gc_account(to);
     }
 
     /// The answer to forwarded Prepare `id` arrived from `from`. Returns false (and changes nothing) when no such
@@ -788,28 +805,41 @@ impl Forwarder {
     /// The store has made commit `id` durable (`ok`), or failed to.
     pub fn committed(&mut self, id: u64, ok: bool) {
         let Some(c) = self.commits.remove(&id) else { return };
-        if ok && c.amount_out > 0 {
-            if let Some(s) = self.accounts.get_mut(&c.to) {
+        // One lookup per account: balance, reservation, settlement check and (for a removed account whose last
+        // packet this was) its removal.
+        if let Some(s) = self.accounts.get_mut(&c.to) {
+            let event = if ok && c.amount_out > 0 {
                 s.balance -= i128::from(c.amount_out);
+                s.settlement_needed()
+            } else {
+                None
+            };
+            s.reserved_out -= u128::from(c.amount_out);
+            s.in_flight_out -= 1;
+            if s.retired() {
+                self.accounts.remove(&c.to);
             }
-            self.check_settlement(&c.to);
+            self.actions.extend(event.map(Action::Event));
         }
-        self.release_outbound(&c.to, c.amount_out);
         let mut failed = Vec::new();
         for inbound in c.waiting {
-            let Some(i) = self.inbound.get(&inbound) else { continue };
-            let (from, amount) = (i.from.clone(), i.amount);
-            self.release_inbound(inbound);
             if ok {
-                if let Some(s) = self.accounts.get_mut(&from) {
-                    s.balance += i128::from(amount);
+                let Some(i) = self.inbound.remove(&inbound) else { continue };
+                if let Some(s) = self.accounts.get_mut(&i.from) {
+                    s.reserved_in -= u128::from(i.amount);
+                    s.in_flight_in -= 1;
+                    s.balance += i128::from(i.amount);
                     s.stats.fulfilled_in += 1;
-                }
-                if amount > 0 {
-                    self.check_settlement(&from);
+                    let event = if i.amount > 0 { s.settlement_needed() } else { None };
+                    if s.retired() {
+                        self.accounts.remove(&i.from);
+                    }
+                    self.actions.extend(event.map(Action::Event));
                 }
                 self.actions.push_back(Action::Respond { id: inbound, reply: Reply::Fulfill(c.fulfill.clone()) });
             } else {
+                let Some(from) = self.inbound.get(&inbound).map(|i| i.from.clone()) else { continue };
+                self.release_inbound(inbound);
                 let reject = Reject::new(
                     ErrorCode::T00_INTERNAL_ERROR,
                     &self.config.address,
