@@ -1,16 +1,18 @@
 //! ILP forwarding benchmark, printed as one JSON object.
 //!
 //! ```text
-//! cargo bench -p ledgerwire-reactors --bench ilp_forwarding            # ~30 s
+//! cargo bench -p ledgerwire-reactors --bench ilp_forwarding            # ~10 s
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --quick
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --line-only   # no baselines (for a profiler)
+//! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --window 512  # Prepares in flight (2,048)
 //! ```
 //!
 //! sender → A → B → receiver: A and B are two connectors with their own switches, linked by a secret connection
 //! and MConnection over loopback, each with its durable store (redb, fsync per group commit) in a temporary
-//! directory; the sender and the receiver are in-process endpoints, and every Prepare is fulfilled. Measured in
-//! the same run, as baselines: the forwarding core alone (no I/O) and plain request/response round trips over the
-//! same kind of p2p link with a trivial echo reactor.
+//! directory; the sender and the receiver are in-process endpoints (the sender one task handing Prepares over in
+//! batches), and every Prepare is fulfilled. Measured in the same run, as baselines: the forwarding core alone (no
+//! I/O), one connector with both endpoints in process (no p2p), and plain request/response round trips over the
+//! same kind of p2p link with a trivial echo reactor; the last two with their CPU.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use std::collections::HashMap;
@@ -38,7 +40,11 @@ const WINDOW: usize = 2048;
 
 fn window() -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == "--window").and_then(|i| args.get(i + 1)).and_then(|w| w.parse().ok()).unwrap_or(WINDOW)
+    args.iter()
+        .position(|a| a == "--window")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(WINDOW)
 }
 
 fn spec(id: &str, relation: Relation, node_id: Option<String>) -> AccountSpec {
