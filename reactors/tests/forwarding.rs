@@ -198,18 +198,19 @@ async fn a_batch_gets_one_answer_per_tag_and_what_a_stopped_connector_leaves_is_
     // The receiver fulfills even packets and holds odd ones.
     let (a, b) = line(WireProfile::Tm2, |p| echo_fulfillment(p).filter(|f| f.data[7] % 2 == 0)).await;
     let (answers, mut rx) = mpsc::unbounded_channel();
-    let batch = (0..100u64).map(|n| (1000 + n, prepare(n, 5, 30_000))).collect();
+    // More than one command's worth (128): the handle splits it.
+    let batch = (0..300u64).map(|n| (1000 + n, prepare(n, 5, 30_000))).collect();
     a.connector.send_batch(AccountId::new("sender").unwrap(), batch, &answers).await.unwrap();
     drop(answers);
     let mut fulfilled = Vec::new();
-    while fulfilled.len() < 50 {
+    while fulfilled.len() < 150 {
         let (tag, reply) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
         let Reply::Fulfill(f) = reply else { panic!("tag {tag}: {reply:?}") };
         assert_eq!(f.fulfillment, fulfillment_for(tag - 1000), "the answer carries its Prepare's tag");
         fulfilled.push(tag);
     }
-    assert_eq!(balance(&a.connector, "sender").await, 50 * 5);
-    // A stops with 50 packets still open: each is answered once, T00, and then the channel closes.
+    assert_eq!(balance(&a.connector, "sender").await, 150 * 5);
+    // A stops with 150 packets still open: each is answered once, T00, and then the channel closes.
     let Node { switch, connector, _home } = a;
     switch.stop().await;
     drop(connector);
@@ -221,7 +222,7 @@ async fn a_batch_gets_one_answer_per_tag_and_what_a_stopped_connector_leaves_is_
     }
     fulfilled.extend(&stopped);
     fulfilled.sort();
-    assert_eq!(fulfilled, (1000..1100).collect::<Vec<_>>(), "every tag answered exactly once");
-    assert_eq!(stopped.len(), 50);
+    assert_eq!(fulfilled, (1000..1300).collect::<Vec<_>>(), "every tag answered exactly once");
+    assert_eq!(stopped.len(), 150);
     b.switch.stop().await;
 }

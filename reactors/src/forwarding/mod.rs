@@ -277,7 +277,7 @@ impl Connector {
 
     /// Sends Prepares from `account` without waiting for their answers: each comes back on `answers` with the tag
     /// it was sent with, exactly once (a connector that stops answers what is left T00, without `triggeredBy`).
-    /// Waits only for room in the connector's queue. For in-process senders that keep many payments in flight
+    /// Waits only for room in the connector's queue (a large batch goes over in parts of 128). For in-process senders that keep many payments in flight
     /// (one message for the batch, no task or channel per Prepare); [`Connector::prepare`] is the one-at-a-time
     /// form.
     pub async fn send_batch(
@@ -286,17 +286,24 @@ impl Connector {
         prepares: Vec<(u64, Prepare)>,
         answers: &mpsc::UnboundedSender<(u64, Reply)>,
     ) -> Result<(), ConnectorError> {
-        let command = Command::Batch { account, prepares, answers: answers.clone() };
-        match self.commands.send(command).await {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendError(Command::Batch { prepares, answers, .. })) => {
-                for (tag, _) in prepares {
+        // Handed over in commands of at most BATCH Prepares, so that a huge batch neither holds the connector for
+        // a long turn nor skips the queue's bound.
+        let mut prepares = prepares.into_iter().peekable();
+        while prepares.peek().is_some() {
+            let chunk: Vec<_> = prepares.by_ref().take(BATCH).collect();
+            let command = Command::Batch { account: account.clone(), prepares: chunk, answers: answers.clone() };
+            if let Err(mpsc::error::SendError(command)) = self.commands.send(command).await {
+                let unsent = match command {
+                    Command::Batch { prepares: chunk, .. } => chunk,
+                    _ => Vec::new(),
+                };
+                for (tag, _) in unsent.into_iter().chain(prepares) {
                     let _ = answers.send((tag, Reply::Reject(TaggedAnswer::stopped())));
                 }
-                Err(ConnectorError::Stopped)
+                return Err(ConnectorError::Stopped);
             }
-            Err(_) => Err(ConnectorError::Stopped),
         }
+        Ok(())
     }
 
     /// Adds or replaces an account (validated, stored durably, then live).
@@ -611,15 +618,22 @@ impl Actor {
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(cmd) => {
                         let mut next = Some(cmd);
-                        // Prepares waiting behind it are taken in the same turn; a command that waits for the
-                        // store (account or settlement changes) ends the batch, after what is due has gone out.
-                        for _ in 0..BATCH {
+                        // Prepares waiting behind it are taken in the same turn, up to BATCH of them (a batch
+                        // command counts its Prepares); a command that waits for the store (account or settlement
+                        // changes) ends the turn, after what is due has gone out.
+                        let mut budget = BATCH;
+                        while budget > 0 {
                             let Some(cmd) = next.take() else { break };
-                            if !matches!(cmd, Command::Prepare { .. } | Command::Batch { .. }) {
-                                self.carry_out();
-                                self.on_command(cmd).await;
-                                break;
-                            }
+                            let prepares = match &cmd {
+                                Command::Prepare { .. } => 1,
+                                Command::Batch { prepares, .. } => prepares.len(),
+                                _ => {
+                                    self.carry_out();
+                                    self.on_command(cmd).await;
+                                    break;
+                                }
+                            };
+                            budget = budget.saturating_sub(prepares.max(1));
                             self.on_command(cmd).await;
                             next = commands.try_recv().ok();
                         }
