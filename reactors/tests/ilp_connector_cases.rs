@@ -502,3 +502,18 @@ fn answered_packets_leave_no_expiries_behind_and_the_open_ones_still_expire_on_t
     assert_eq!(only_reject(&c.actions()).code, ErrorCode::R00_TRANSFER_TIMED_OUT);
     assert_eq!(c.core.next_timeout(), None);
 }
+
+#[test]
+fn a_removed_account_whose_last_packet_is_fulfilled_is_not_asked_to_settle() {
+    let mut c = Conn::new();
+    c.core.upsert_account(account("bob", Relation::Peer, 9, |s| s.settle_threshold = Some(-50)), 0, c.now);
+    let (_, out, _) = forwarded(&c.send("alice", 100, 10_000, "test.bob", [21; 32]).1);
+    assert!(c.core.remove_account(&id("bob")));
+    c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: [21; 32], data: Bytes::new() }));
+    let a = c.actions();
+    let after = c.commit_all(&a);
+    assert!(after.iter().all(|x| !matches!(x, Action::Event(_))), "{after:?}");
+    assert!(matches!(after.as_slice(), [Action::Respond { reply: Reply::Fulfill(_), .. }]), "{after:?}");
+    assert!(c.core.balance(&id("bob")).is_none(), "the removed account is gone once its last packet is done");
+    assert_eq!(c.core.balance(&id("alice")).unwrap().balance, 100);
+}

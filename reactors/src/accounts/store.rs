@@ -424,22 +424,28 @@ fn apply_deltas(
     touched: &mut HashMap<AccountId, i128>,
     deltas: &[(AccountId, i128)],
 ) -> Result<(), StoreError> {
-    // First every account's running balance is loaded and the sums checked (an account may appear more than
-    // once), then applied: no allocation per commit.
-    for (i, (account, _)) in deltas.iter().enumerate() {
-        if !touched.contains_key(account) {
-            let stored = balances.get(account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0);
-            touched.insert(account.clone(), stored);
+    // First the sums are checked against each account's running balance (an account may appear more than once),
+    // then applied: nothing of a failed commit is written, and no allocation per commit.
+    fn running(
+        balances: &redb::Table<'_, &str, i128>,
+        touched: &HashMap<AccountId, i128>,
+        account: &AccountId,
+    ) -> Result<i128, StoreError> {
+        match touched.get(account) {
+            Some(v) => Ok(*v),
+            None => Ok(balances.get(account.as_str()).map_err(db)?.map(|v| v.value()).unwrap_or(0)),
         }
-        let mut sum = touched[account];
+    }
+    for (i, (account, _)) in deltas.iter().enumerate() {
+        let mut sum = running(balances, touched, account)?;
         for (_, d) in deltas[..=i].iter().filter(|(a, _)| a == account) {
             sum = sum.checked_add(*d).ok_or_else(|| StoreError::Overflow(account.clone()))?;
         }
     }
     for (account, delta) in deltas {
-        if let Some(v) = touched.get_mut(account) {
-            *v += *delta;
-        }
+        // Checked above: cannot overflow.
+        let value = running(balances, touched, account)? + *delta;
+        touched.insert(account.clone(), value);
     }
     Ok(())
 }
@@ -500,20 +506,22 @@ mod tests {
                 (50..100)
                     .map(|n| commit(n, vec![(id("a"), 5), (id("b"), -5)]))
                     .chain([commit(100, vec![(id("b"), 7), (id("a"), i128::MAX)])])
+                    // An account met twice in one commit: the sum counts, and a failure leaves no row behind.
+                    .chain([commit(101, vec![(id("c"), 1), (id("c"), i128::MAX)])])
                     .collect(),
                 &tx,
             );
             let mut answered = Vec::new();
-            while answered.len() < 101 {
+            while answered.len() < 102 {
                 for c in rx.recv().await.unwrap() {
                     match c.id {
-                        100 => assert!(matches!(c.result, Err(StoreError::Overflow(_)))),
+                        100 | 101 => assert!(matches!(c.result, Err(StoreError::Overflow(_))), "{c:?}"),
                         _ => c.result.unwrap(),
                     }
                     answered.push(c.id);
                 }
             }
-            assert_eq!(answered, (0..=100).collect::<Vec<_>>(), "each commit answered once, in order");
+            assert_eq!(answered, (0..=101).collect::<Vec<_>>(), "each commit answered once, in order");
             store.close().await;
             assert!(matches!(store.snapshot().await, Err(StoreError::Stopped)));
         }

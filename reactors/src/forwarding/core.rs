@@ -241,9 +241,9 @@ pub struct Forwarder {
     routes: RoutingTable,
     inbound: HashMap<InboundId, Inbound>,
     outbound: HashMap<OutboundId, Outbound>,
-    // The latest open Prepare per condition, for coalescing copies. Senders choose conditions: this map gets a
-    // randomly seeded hasher, so nobody can make its lookups collide.
-    by_condition: std::collections::HashMap<Condition, OutboundId, foldhash::fast::RandomState>,
+    // The latest open Prepare per condition, for coalescing copies. Senders choose conditions: this map keeps std's
+    // randomly keyed SipHash, so nobody can make its lookups collide.
+    by_condition: std::collections::HashMap<Condition, OutboundId>,
     // Expiries of forwarded Prepares, soonest first. An answered Prepare's entry is not looked for: it is dropped
     // when it reaches the top (or at a compaction), which makes forwarding one push and no search.
     expiries: BinaryHeap<Reverse<(i64, OutboundId)>>,
@@ -817,9 +817,11 @@ impl Forwarder {
             s.reserved_out -= u128::from(c.amount_out);
             s.in_flight_out -= 1;
             if s.retired() {
+                // A removed account's last packet: nothing more to settle with it.
                 self.accounts.remove(&c.to);
+            } else {
+                self.actions.extend(event.map(Action::Event));
             }
-            self.actions.extend(event.map(Action::Event));
         }
         let mut failed = Vec::new();
         for inbound in c.waiting {
@@ -833,8 +835,9 @@ impl Forwarder {
                     let event = if i.amount > 0 { s.settlement_needed() } else { None };
                     if s.retired() {
                         self.accounts.remove(&i.from);
+                    } else {
+                        self.actions.extend(event.map(Action::Event));
                     }
-                    self.actions.extend(event.map(Action::Event));
                 }
                 self.actions.push_back(Action::Respond { id: inbound, reply: Reply::Fulfill(c.fulfill.clone()) });
             } else {

@@ -47,6 +47,10 @@ pub const ILP_CHANNEL: u8 = 0x71;
 /// Items the connector takes from one queue in one turn, after the one that woke it.
 const BATCH: usize = 128;
 
+/// Prepares from in-process senders the connector takes in one turn (a turn carries out what they caused at its
+/// end, and writes their balance changes in one store message), and the most one batch command carries.
+const PREPARES_PER_TURN: usize = 1024;
+
 /// The forwarding channel's descriptor: low latency (flushed as soon as the queue drains), room in the send
 /// queue for every Prepare we may have in flight to the peer plus every answer we may owe it.
 pub fn descriptor(max_in_flight_per_account: usize) -> ChannelDescriptor {
@@ -73,6 +77,9 @@ pub struct ConnectorConfig {
 
 /// The request ID of our ILDCP requests: above every forwarded Prepare's (those start below 2^63).
 const ILDCP_REQUEST_ID: u64 = u64::MAX;
+
+/// How long a stopping connector waits for the store's answers to balance changes it already sent.
+const STOP_DRAIN: Duration = Duration::from_secs(5);
 
 /// How often a parent is asked for our address until it answers.
 const ADDRESS_RETRY: Duration = Duration::from_secs(5);
@@ -198,8 +205,9 @@ enum Command {
     },
     Batch {
         account: AccountId,
-        prepares: Vec<(u64, Prepare)>,
-        answers: mpsc::UnboundedSender<(u64, Reply)>,
+        /// Each with the answer owed to it: a batch dropped anywhere (a full queue whose sender gave up, a stopped
+        /// connector) answers each of its Prepares T00.
+        prepares: Vec<(TaggedAnswer, Prepare)>,
     },
     AddAccount {
         spec: AccountSpec,
@@ -277,7 +285,8 @@ impl Connector {
 
     /// Sends Prepares from `account` without waiting for their answers: each comes back on `answers` with the tag
     /// it was sent with, exactly once (a connector that stops answers what is left T00, without `triggeredBy`).
-    /// Waits only for room in the connector's queue (a large batch goes over in parts of 128). For in-process senders that keep many payments in flight
+    /// Waits only for room in the connector's queue (a large batch goes over in parts of 1,024); cancelling the
+    /// wait answers what was not handed over T00. For in-process senders that keep many payments in flight
     /// (one message for the batch, no task or channel per Prepare); [`Connector::prepare`] is the one-at-a-time
     /// form.
     pub async fn send_batch(
@@ -286,20 +295,18 @@ impl Connector {
         prepares: Vec<(u64, Prepare)>,
         answers: &mpsc::UnboundedSender<(u64, Reply)>,
     ) -> Result<(), ConnectorError> {
-        // Handed over in commands of at most BATCH Prepares, so that a huge batch neither holds the connector for
-        // a long turn nor skips the queue's bound.
-        let mut prepares = prepares.into_iter().peekable();
-        while prepares.peek().is_some() {
-            let chunk: Vec<_> = prepares.by_ref().take(BATCH).collect();
-            let command = Command::Batch { account: account.clone(), prepares: chunk, answers: answers.clone() };
-            if let Err(mpsc::error::SendError(command)) = self.commands.send(command).await {
-                let unsent = match command {
-                    Command::Batch { prepares: chunk, .. } => chunk,
-                    _ => Vec::new(),
-                };
-                for (tag, _) in unsent.into_iter().chain(prepares) {
-                    let _ = answers.send((tag, Reply::Reject(TaggedAnswer::stopped())));
-                }
+        // Every Prepare has its answer from here on: whatever is dropped unsent (this future cancelled while it
+        // waits for room, a stopped connector) answers T00 as it goes.
+        let mut prepares: Vec<(TaggedAnswer, Prepare)> = prepares
+            .into_iter()
+            .map(|(tag, prepare)| (TaggedAnswer { tag, to: Some(answers.clone()) }, prepare))
+            .collect();
+        // Handed over in commands of at most PREPARES_PER_TURN, so that a huge batch neither holds the connector
+        // for a long turn nor gets round the queue's bound.
+        while !prepares.is_empty() {
+            let rest = prepares.split_off(prepares.len().min(PREPARES_PER_TURN));
+            let chunk = std::mem::replace(&mut prepares, rest);
+            if self.commands.send(Command::Batch { account: account.clone(), prepares: chunk }).await.is_err() {
                 return Err(ConnectorError::Stopped);
             }
         }
@@ -618,10 +625,10 @@ impl Actor {
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(cmd) => {
                         let mut next = Some(cmd);
-                        // Prepares waiting behind it are taken in the same turn, up to BATCH of them (a batch
+                        // Prepares waiting behind it are taken in the same turn, up to PREPARES_PER_TURN (a batch
                         // command counts its Prepares); a command that waits for the store (account or settlement
                         // changes) ends the turn, after what is due has gone out.
-                        let mut budget = BATCH;
+                        let mut budget = PREPARES_PER_TURN;
                         while budget > 0 {
                             let Some(cmd) = next.take() else { break };
                             let prepares = match &cmd {
@@ -678,6 +685,17 @@ impl Actor {
             self.carry_out();
             self.drop_closed_endpoints();
             self.turn_now = None;
+        }
+        // Balance changes already sent to the store may still become durable: their Fulfills wait for that (a
+        // while, not forever) rather than being answered T00 for a payment that went through.
+        let drain = tokio::time::sleep(STOP_DRAIN);
+        tokio::pin!(drain);
+        while self.core.in_flight().2 > 0 {
+            tokio::select! {
+                Some(c) = committed.recv() => self.on_committed(c),
+                () = &mut drain => break,
+            }
+            self.carry_out();
         }
         debug!(self.logger, "connector stopped");
     }
@@ -965,12 +983,11 @@ impl Actor {
                 self.responders.insert(id, Responder::Local(reply, since));
                 self.core.prepare(now, &account, id, prepare);
             }
-            Command::Batch { account, prepares, answers } => {
+            Command::Batch { account, prepares } => {
                 let (since, now) = self.turn_now();
-                for (tag, prepare) in prepares {
+                for (answer, prepare) in prepares {
                     let id = self.next_inbound;
                     self.next_inbound += 1;
-                    let answer = TaggedAnswer { tag, to: Some(answers.clone()) };
                     self.responders.insert(id, Responder::Tagged(answer, since));
                     self.core.prepare(now, &account, id, prepare);
                 }
