@@ -5,13 +5,14 @@
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --quick
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --line-only   # no baselines (for a profiler)
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --window 512  # Prepares in flight (2,048)
+//! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --core-only   # the core with the window open (profiling)
 //! ```
 //!
 //! sender → A → B → receiver: A and B are two connectors with their own switches, linked by a secret connection
 //! and MConnection over loopback, each with its durable store (redb, fsync per group commit) in a temporary
 //! directory; the sender and the receiver are in-process endpoints (the sender one task handing Prepares over in
 //! batches), and every Prepare is fulfilled. Measured in the same run, as baselines: the forwarding core alone (no
-//! I/O), one connector with both endpoints in process (no p2p), and plain request/response round trips over the
+//! I/O; one Prepare at a time, and with the window open as in the line), one connector with both endpoints in process (no p2p), and plain request/response round trips over the
 //! same kind of p2p link with a trivial echo reactor; the last two with their CPU.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
@@ -231,6 +232,53 @@ async fn one_connector(n: u64) -> (f64, f64) {
     (n as f64 / elapsed.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n as f64)
 }
 
+/// The forwarding core alone with `window` Prepares open at a time, as in the line: each forwarded Prepare is
+/// answered (fulfilled) once `window` newer ones are open, and its commit acknowledged `window` commits later.
+fn core_windowed(n: u64, window: usize) -> f64 {
+    let now = Timestamp::now();
+    let mut config = ForwarderConfig::new(Address::parse("test.a").unwrap());
+    config.max_in_flight_per_account = 2 * window + 16;
+    let mut core = Forwarder::new(config);
+    for (id, rel) in [("sender", Relation::Child), ("b", Relation::Peer)] {
+        core.upsert_account(spec(id, rel, None).validate(WireProfile::Tm2, true).unwrap(), 0, now);
+    }
+    core.add_route("test.b", AccountId::new("b").unwrap());
+    core.set_link(&AccountId::new("b").unwrap(), true);
+    let (sender, b) = (AccountId::new("sender").unwrap(), AccountId::new("b").unwrap());
+    let destination = Address::parse("test.b.receiver").unwrap();
+    let (mut open, mut commits) = (std::collections::VecDeque::new(), std::collections::VecDeque::new());
+    let mut fulfilled = 0u64;
+    let started = Instant::now();
+    for k in 0..n + 2 * window as u64 {
+        if k < n {
+            let prepare = bench_prepare(k, &destination);
+            core.prepare(now, &sender, k, Prepare { expires_at: now.plus_ms(30_000), ..prepare });
+        }
+        if open.len() >= window || k >= n {
+            if let Some((id, k)) = open.pop_front() {
+                core.reply(&b, id, Reply::Fulfill(Fulfill { fulfillment: fulfillment(k), data: Bytes::new() }));
+            }
+        }
+        if commits.len() >= window || k >= n {
+            if let Some(id) = commits.pop_front() {
+                core.committed(id, true);
+            }
+        }
+        while let Some(action) = core.poll_action() {
+            match action {
+                Action::Forward { id, prepare, .. } => {
+                    open.push_back((id, u64::from_be_bytes(prepare.data[..8].try_into().unwrap())))
+                }
+                Action::Commit { id, .. } => commits.push_back(id),
+                Action::Respond { reply: Reply::Fulfill(_), .. } => fulfilled += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(fulfilled, n);
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
 /// The forwarding core alone: one account to another, every Prepare fulfilled, commits acknowledged at once.
 fn core_only(n: u64) -> f64 {
     let now = Timestamp::now();
@@ -333,6 +381,11 @@ fn main() {
     let n: u64 = if quick { 20_000 } else { 200_000 };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // Everything runs as tasks on the runtime's two workers, as in the node (the main thread only waits).
+    if std::env::args().any(|a| a == "--core-only") {
+        // For profiling: the core alone with the window in flight.
+        println!("{}", core_windowed(n * 5, window()).round());
+        return;
+    }
     let ilp = rt.block_on(async move { tokio::spawn(ilp_line(n)).await.unwrap() });
     if std::env::args().any(|a| a == "--line-only") {
         // For profiling: the two-connector line alone.
@@ -342,6 +395,7 @@ fn main() {
     let (echo, echo_cpu) = rt.block_on(async move { tokio::spawn(p2p_echo(n)).await.unwrap() });
     let (one, one_cpu) = rt.block_on(async move { tokio::spawn(one_connector(n)).await.unwrap() });
     let core = core_only(n * 5);
+    let core_window = core_windowed(n * 5, window());
     let pps = ilp["prepares_per_second"].as_f64().unwrap();
     let cpu = ilp["cpu_us_per_prepare_per_node"].as_f64().unwrap();
     let report = json!({
@@ -352,6 +406,7 @@ fn main() {
             "p2p_echo_round_trips_per_second": echo.round(),
             "p2p_echo_cpu_us_per_round_trip_per_node": (echo_cpu * 100.0).round() / 100.0,
             "core_only_prepares_per_second": core.round(),
+            "core_only_with_window_in_flight_prepares_per_second": core_window.round(),
             "one_connector_in_process_prepares_per_second": one.round(),
             "one_connector_in_process_cpu_us_per_prepare": (one_cpu * 100.0).round() / 100.0,
             "ilp_over_p2p_echo": (pps / echo * 1000.0).round() / 1000.0,
