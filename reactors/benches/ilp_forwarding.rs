@@ -254,15 +254,15 @@ fn core_windowed(n: u64, window: usize) -> f64 {
             let prepare = bench_prepare(k, &destination);
             core.prepare(now, &sender, k, Prepare { expires_at: now.plus_ms(30_000), ..prepare });
         }
-        if open.len() >= window || k >= n {
-            if let Some((id, k)) = open.pop_front() {
-                core.reply(&b, id, Reply::Fulfill(Fulfill { fulfillment: fulfillment(k), data: Bytes::new() }));
-            }
+        if (open.len() >= window || k >= n)
+            && let Some((id, k)) = open.pop_front()
+        {
+            core.reply(&b, id, Reply::Fulfill(Fulfill { fulfillment: fulfillment(k), data: Bytes::new() }));
         }
-        if commits.len() >= window || k >= n {
-            if let Some(id) = commits.pop_front() {
-                core.committed(id, true);
-            }
+        if (commits.len() >= window || k >= n)
+            && let Some(id) = commits.pop_front()
+        {
+            core.committed(id, true);
         }
         while let Some(action) = core.poll_action() {
             match action {
