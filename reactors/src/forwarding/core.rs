@@ -8,6 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -223,6 +224,8 @@ struct Outbound {
     to: AccountId,
     prepare: Prepare,
     waiting: Waiting,
+    /// The hash of the condition in `by_condition` (computed once per forwarded Prepare).
+    condition_hash: u64,
 }
 
 #[derive(Debug)]
@@ -243,7 +246,8 @@ pub struct Forwarder {
     outbound: HashMap<OutboundId, Outbound>,
     // The latest open Prepare per condition, for coalescing copies. Senders choose conditions: this map keeps std's
     // randomly keyed SipHash, so nobody can make its lookups collide.
-    by_condition: std::collections::HashMap<Condition, OutboundId>,
+    by_condition: hashbrown::HashTable<(Condition, OutboundId)>,
+    condition_hasher: std::collections::hash_map::RandomState,
     // Expiries of forwarded Prepares, soonest first. An answered Prepare's entry is not looked for: it is dropped
     // when it reaches the top (or at a compaction), which makes forwarding one push and no search.
     expiries: BinaryHeap<Reverse<(i64, OutboundId)>>,
@@ -264,7 +268,8 @@ impl Forwarder {
             routes: RoutingTable::new(),
             inbound: HashMap::default(),
             outbound: HashMap::default(),
-            by_condition: std::collections::HashMap::default(),
+            by_condition: hashbrown::HashTable::new(),
+            condition_hasher: std::collections::hash_map::RandomState::new(),
             expiries: BinaryHeap::new(),
             commits: HashMap::default(),
             next_outbound: first_outbound_id,
@@ -669,9 +674,11 @@ impl Forwarder {
 
     fn forward(&mut self, id: InboundId, to: AccountId, prepare: Prepare) {
         let us = self.config.address.clone();
+        let condition = prepare.execution_condition;
+        let condition_hash = self.condition_hasher.hash_one(condition);
         // Duplicate in flight: same condition, destination and data to the same next hop, with at least this
         // amount, expiring no later. The next hop sees it once; every copy gets its answer.
-        if let Some(out_id) = self.by_condition.get(&prepare.execution_condition)
+        if let Some((_, out_id)) = self.by_condition.find(condition_hash, |(c, _)| *c == condition)
             && let Some(o) = self.outbound.get_mut(out_id)
             && o.to == to
             && o.prepare.destination == prepare.destination
@@ -704,8 +711,16 @@ impl Forwarder {
         next.stats.prepares_out += 1;
         let out_id = self.next_outbound;
         self.next_outbound = self.next_outbound.wrapping_add(1);
-        self.by_condition.insert(prepare.execution_condition, out_id);
-        self.outbound.insert(out_id, Outbound { to: to.clone(), prepare: prepare.clone(), waiting: Waiting::one(id) });
+        // The latest open Prepare per condition is the one copies join.
+        match self.by_condition.find_mut(condition_hash, |(c, _)| *c == condition) {
+            Some(entry) => entry.1 = out_id,
+            None => {
+                let hasher = &self.condition_hasher;
+                self.by_condition.insert_unique(condition_hash, (condition, out_id), |(c, _)| hasher.hash_one(c));
+            }
+        }
+        let outbound = Outbound { to: to.clone(), prepare: prepare.clone(), waiting: Waiting::one(id), condition_hash };
+        self.outbound.insert(out_id, outbound);
         self.expiries.push(Reverse((prepare.expires_at.unix_ms(), out_id)));
         self.compact_expiries();
         self.actions.push_back(Action::Forward { to, id: out_id, prepare });
@@ -730,8 +745,9 @@ impl Forwarder {
     fn take_outbound(&mut self, out_id: OutboundId) -> Option<Outbound> {
         let o = self.outbound.remove(&out_id)?;
         self.compact_expiries();
-        if self.by_condition.get(&o.prepare.execution_condition) == Some(&out_id) {
-            self.by_condition.remove(&o.prepare.execution_condition);
+        let condition = o.prepare.execution_condition;
+        if let Ok(entry) = self.by_condition.find_entry(o.condition_hash, |&(c, id)| id == out_id && c == condition) {
+            entry.remove();
         }
         Some(o)
     }

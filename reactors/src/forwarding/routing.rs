@@ -39,8 +39,9 @@ pub struct Route {
 /// The routing table.
 #[derive(Debug, Clone, Default)]
 pub struct RoutingTable {
-    // Per source, prefix → account; a destination is resolved by looking up each of its prefixes, longest first.
-    by_source: [HashMap<Arc<str>, AccountId>; 3],
+    // Prefix → the route from each source (configured, local, learned), best first; a destination is resolved by
+    // looking up each of its prefixes, longest first: one lookup per segment.
+    by_prefix: HashMap<Arc<str>, [Option<AccountId>; 3]>,
     default: Option<AccountId>,
 }
 
@@ -50,30 +51,40 @@ impl RoutingTable {
         RoutingTable::default()
     }
 
-    fn map(&mut self, source: RouteSource) -> Option<&mut HashMap<Arc<str>, AccountId>> {
+    fn slot(source: RouteSource) -> Option<usize> {
         match source {
-            RouteSource::Configured => Some(&mut self.by_source[0]),
-            RouteSource::Local => Some(&mut self.by_source[1]),
-            RouteSource::Learned => Some(&mut self.by_source[2]),
+            RouteSource::Configured => Some(0),
+            RouteSource::Local => Some(1),
+            RouteSource::Learned => Some(2),
             RouteSource::Default => None,
         }
     }
 
     /// Adds or replaces a route for `prefix` from `source`.
     pub fn insert(&mut self, source: RouteSource, prefix: &str, account: AccountId) {
-        match self.map(source) {
-            Some(m) => {
-                m.insert(prefix.into(), account);
-            }
+        match Self::slot(source) {
+            Some(i) => match self.by_prefix.get_mut(prefix) {
+                Some(routes) => routes[i] = Some(account),
+                None => {
+                    let mut routes = [None, None, None];
+                    routes[i] = Some(account);
+                    self.by_prefix.insert(prefix.into(), routes);
+                }
+            },
             None => self.default = Some(account),
         }
     }
 
     /// Removes the route for `prefix` from `source`.
     pub fn remove(&mut self, source: RouteSource, prefix: &str) {
-        match self.map(source) {
-            Some(m) => {
-                m.remove(prefix);
+        match Self::slot(source) {
+            Some(i) => {
+                if let Some(routes) = self.by_prefix.get_mut(prefix) {
+                    routes[i] = None;
+                    if routes.iter().all(Option::is_none) {
+                        self.by_prefix.remove(prefix);
+                    }
+                }
             }
             None => self.default = None,
         }
@@ -81,9 +92,14 @@ impl RoutingTable {
 
     /// Removes every route through `account` (an account that was deleted).
     pub fn remove_account(&mut self, account: &AccountId) {
-        for m in &mut self.by_source {
-            m.retain(|_, a| a != account);
-        }
+        self.by_prefix.retain(|_, routes| {
+            for r in routes.iter_mut() {
+                if r.as_ref() == Some(account) {
+                    *r = None;
+                }
+            }
+            routes.iter().any(Option::is_some)
+        });
         if self.default.as_ref() == Some(account) {
             self.default = None;
         }
@@ -96,10 +112,8 @@ impl RoutingTable {
         let mut end = d.len();
         loop {
             let candidate = &d[..end];
-            for m in &self.by_source {
-                if let Some(a) = m.get(candidate) {
-                    return Some(a);
-                }
+            if let Some(a) = self.by_prefix.get(candidate).and_then(|routes| routes.iter().flatten().next()) {
+                return Some(a);
             }
             match candidate.rfind('.') {
                 Some(i) => end = i,
@@ -111,10 +125,12 @@ impl RoutingTable {
     /// Every route, sorted by prefix, best source first.
     pub fn routes(&self) -> Vec<Route> {
         let mut out: BTreeMap<(String, RouteSource), AccountId> = BTreeMap::new();
-        for (i, m) in self.by_source.iter().enumerate() {
-            let source = [RouteSource::Configured, RouteSource::Local, RouteSource::Learned][i];
-            for (p, a) in m {
-                out.insert((p.to_string(), source), a.clone());
+        for (p, routes) in &self.by_prefix {
+            let sources = [RouteSource::Configured, RouteSource::Local, RouteSource::Learned];
+            for (source, a) in sources.into_iter().zip(routes) {
+                if let Some(a) = a {
+                    out.insert((p.to_string(), source), a.clone());
+                }
             }
         }
         let mut routes: Vec<Route> =
