@@ -9,7 +9,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message as _;
-use prost::encoding::{encode_varint, encoded_len_varint};
+use prost::encoding::encoded_len_varint;
 
 use crate::ilp::packet::Encode;
 
@@ -43,15 +43,28 @@ pub fn frame(request_id: u64, packet: &impl Encode) -> Bytes {
     let mut out = BytesMut::with_capacity(2 + encoded_len_varint(request_id) + encoded_len_varint(len as u64) + len);
     // proto3 leaves fields at their default value out, as prost does.
     if request_id != 0 {
-        out.put_u8(0x08);
-        encode_varint(request_id, &mut out);
+        put_key_and_varint(&mut out, 0x08, request_id);
     }
     if len != 0 {
-        out.put_u8(0x12);
-        encode_varint(len as u64, &mut out);
+        put_key_and_varint(&mut out, 0x12, len as u64);
         packet.encode_into(&mut out);
     }
     out.freeze()
+}
+
+/// Appends a one-byte field key and a varint, written on the stack first and appended in one copy (appending byte
+/// by byte costs a capacity check per byte).
+fn put_key_and_varint(out: &mut BytesMut, key: u8, mut value: u64) {
+    let mut buf = [0u8; 11];
+    buf[0] = key;
+    let mut n = 1;
+    while value >= 0x80 {
+        buf[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    buf[n] = value as u8;
+    out.put_slice(&buf[..=n]);
 }
 
 #[cfg(test)]
