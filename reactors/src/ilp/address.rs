@@ -26,7 +26,36 @@ pub enum AddressError {
 }
 
 fn valid_segment(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'-'))
+    !s.is_empty() && s.bytes().all(segment_byte)
+}
+
+fn segment_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'-')
+}
+
+/// Whether `bytes` is an ILP address, in one pass and without allocating (the rules of [`Address::parse`]).
+fn valid_bytes(bytes: &[u8]) -> bool {
+    if bytes.is_empty() || bytes.len() > MAX_ADDRESS_LEN {
+        return false;
+    }
+    let Some(dot) = bytes.iter().position(|&b| b == b'.') else { return false };
+    if !SCHEMES.iter().any(|s| s.as_bytes() == &bytes[..dot]) {
+        return false;
+    }
+    let mut segment_len = 0;
+    for &b in &bytes[dot + 1..] {
+        if b == b'.' {
+            if segment_len == 0 {
+                return false;
+            }
+            segment_len = 0;
+        } else if segment_byte(b) {
+            segment_len += 1;
+        } else {
+            return false;
+        }
+    }
+    segment_len > 0
 }
 
 /// A valid ILP address. Cheap to clone.
@@ -59,6 +88,13 @@ impl Address {
 
     /// Validates raw bytes (from a packet) as an ILP address.
     pub fn from_bytes(bytes: &[u8]) -> Result<Address, AddressError> {
+        // Every packet carries an address: one pass over the bytes accepts exactly what `parse` accepts (every
+        // allowed byte is ASCII, so valid bytes are valid UTF-8); anything else goes the long way, for its error.
+        if valid_bytes(bytes)
+            && let Ok(s) = std::str::from_utf8(bytes)
+        {
+            return Ok(Address(s.into()));
+        }
         match std::str::from_utf8(bytes) {
             Ok(s) => Address::parse(s),
             Err(_) => Err(AddressError::Segment(String::from_utf8_lossy(bytes).chars().take(64).collect())),
@@ -126,6 +162,22 @@ mod tests {
         let long = format!("g.{}", "a".repeat(1021));
         assert!(Address::parse(&long).is_ok());
         assert_eq!(Address::parse(&format!("{long}b")), Err(AddressError::Length(1024)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bytes_are_accepted_exactly_when_the_text_parses(
+            scheme in proptest::sample::select(vec!["g", "test", "test3", "peer", "x", "", "g."]),
+            rest in proptest::collection::vec(proptest::sample::select(b"ab.Z9_~-.!\xc3\xa9 ".to_vec()), 0..12),
+        ) {
+            let mut bytes = scheme.as_bytes().to_vec();
+            bytes.extend(&rest);
+            let slow = match std::str::from_utf8(&bytes) {
+                Ok(s) => Address::parse(s),
+                Err(_) => Err(AddressError::Segment(String::from_utf8_lossy(&bytes).chars().take(64).collect())),
+            };
+            proptest::prop_assert_eq!(Address::from_bytes(&bytes), slow);
+        }
     }
 
     #[test]
