@@ -26,7 +26,7 @@ use ledgerwire_p2p::{ReactorEvent, Switch, SwitchBuilder, SwitchConfig};
 use ledgerwire_reactors::accounts::store::{AccountSource, Store, StoredAccount};
 use ledgerwire_reactors::accounts::{AccountId, AccountSpec, Relation};
 use ledgerwire_reactors::forwarding::core::{Action, Forwarder, ForwarderConfig};
-use ledgerwire_reactors::forwarding::{self, Connector, ConnectorConfig, IlpEvent};
+use ledgerwire_reactors::forwarding::{self, Connector, ConnectorConfig, IlpEvent, IncomingPrepare};
 use ledgerwire_reactors::ilp::{Address, Fulfill, Prepare, Reply, Timestamp, condition_of};
 use ledgerwire_types::{HostAddress, NodeKey, WireProfile};
 use serde_json::json;
@@ -140,6 +140,17 @@ async fn drive(connector: &Connector, account: AccountId, destination: Address, 
     (elapsed, latencies)
 }
 
+/// The receiver: fulfills every Prepare, taking what is waiting in batches.
+async fn receive(mut receiver: mpsc::Receiver<IncomingPrepare>) {
+    let mut batch = Vec::with_capacity(1024);
+    while receiver.recv_many(&mut batch, 1024).await > 0 {
+        for i in batch.drain(..) {
+            let n = u64::from_be_bytes(i.prepare.data[..8].try_into().unwrap());
+            i.reply(Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }));
+        }
+    }
+}
+
 /// A Prepare of 100 to `destination` whose fulfillment is `fulfillment(k)`.
 fn bench_prepare(k: u64, destination: &Address) -> Prepare {
     Prepare {
@@ -172,13 +183,8 @@ async fn ilp_line(n: u64) -> serde_json::Value {
         dir.path(),
     )
     .await;
-    let mut receiver = b.attach("receiver", 8192).await.unwrap();
-    tokio::spawn(async move {
-        while let Some(i) = receiver.recv().await {
-            let n = u64::from_be_bytes(i.prepare.data[..8].try_into().unwrap());
-            i.reply(Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }));
-        }
-    });
+    let receiver = b.attach("receiver", 8192).await.unwrap();
+    tokio::spawn(receive(receiver));
     let mut ea = a.subscribe();
     let addr = HostAddress::parse(&format!("{}@{}", sb.id(), sb.listen_addr().unwrap()), profile).unwrap();
     sa.dial(addr, false).await.unwrap();
@@ -217,13 +223,8 @@ async fn one_connector(n: u64) -> (f64, f64) {
         dir.path(),
     )
     .await;
-    let mut receiver = a.attach("receiver", 8192).await.unwrap();
-    tokio::spawn(async move {
-        while let Some(i) = receiver.recv().await {
-            let n = u64::from_be_bytes(i.prepare.data[..8].try_into().unwrap());
-            i.reply(Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }));
-        }
-    });
+    let receiver = a.attach("receiver", 8192).await.unwrap();
+    tokio::spawn(receive(receiver));
     let (sender, destination) = (AccountId::new("sender").unwrap(), Address::parse("test.a.receiver.bench").unwrap());
     let cpu0 = cpu_time();
     let (elapsed, _) = drive(&a, sender, destination, n).await;

@@ -24,6 +24,11 @@ impl TokenBucket {
         TokenBucket { rate, burst, tokens: burst, last: now }
     }
 
+    /// Whether the bucket limits anything (a rate of 0 does not): callers skip reading the clock when it does not.
+    pub(crate) fn limits(&self) -> bool {
+        self.rate != 0
+    }
+
     /// Charges `n` bytes at `now` and returns how long to wait before the next transfer, if at all.
     pub(crate) fn charge(&mut self, n: usize, now: Instant) -> Option<Duration> {
         if self.rate == 0 {

@@ -602,6 +602,7 @@ impl Actor {
         // every packet.
         let mut armed: Option<Instant> = None;
         let mut events_open = true;
+        let mut events = Vec::with_capacity(BATCH + 1);
         let mut commands_open = true;
         while events_open || commands_open {
             let next = self.core.next_timeout().map(|t| self.clock.instant(t));
@@ -610,17 +611,15 @@ impl Actor {
                 armed = next;
             }
             tokio::select! {
-                ev = ctx.events.recv(), if events_open => match ev {
-                    Some(ev) => {
-                        self.on_reactor_event(ev);
-                        // Whatever else is already waiting is taken in the same turn (bounded), so a busy link
-                        // costs one wake-up per batch, not per packet.
-                        for _ in 0..BATCH {
-                            let Ok(ev) = ctx.events.try_recv() else { break };
-                            self.on_reactor_event(ev);
-                        }
+                // Whatever is already waiting is taken in the same turn (bounded), so a busy link costs one wake-up
+                // (and one release of the inbox's room) per batch, not per packet.
+                n = ctx.events.recv_many(&mut events, BATCH + 1), if events_open => {
+                    if n == 0 {
+                        events_open = false;
                     }
-                    None => events_open = false,
+                    for ev in events.drain(..) {
+                        self.on_reactor_event(ev);
+                    }
                 },
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(cmd) => {
