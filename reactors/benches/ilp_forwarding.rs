@@ -233,12 +233,12 @@ async fn one_connector(n: u64) -> (f64, f64) {
     (n as f64 / elapsed.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n as f64)
 }
 
-/// The forwarding core alone with `window` Prepares open at a time, as in the line: each forwarded Prepare is
-/// answered (fulfilled) once `window` newer ones are open, and its commit acknowledged `window` commits later.
-fn core_windowed(n: u64, window: usize) -> f64 {
+/// A forwarding core at `test.a` with a child `sender` and a peer `b` (link up, route `test.b`), at most
+/// `max_in_flight` open per account; with the time, the two accounts and a destination behind `b`.
+fn bare_core(max_in_flight: usize) -> (Forwarder, Timestamp, AccountId, AccountId, Address) {
     let now = Timestamp::now();
     let mut config = ForwarderConfig::new(Address::parse("test.a").unwrap());
-    config.max_in_flight_per_account = 2 * window + 16;
+    config.max_in_flight_per_account = max_in_flight;
     let mut core = Forwarder::new(config);
     for (id, rel) in [("sender", Relation::Child), ("b", Relation::Peer)] {
         core.upsert_account(spec(id, rel, None).validate(WireProfile::Tm2, true).unwrap(), 0, now);
@@ -246,7 +246,13 @@ fn core_windowed(n: u64, window: usize) -> f64 {
     core.add_route("test.b", AccountId::new("b").unwrap());
     core.set_link(&AccountId::new("b").unwrap(), true);
     let (sender, b) = (AccountId::new("sender").unwrap(), AccountId::new("b").unwrap());
-    let destination = Address::parse("test.b.receiver").unwrap();
+    (core, now, sender, b, Address::parse("test.b.receiver").unwrap())
+}
+
+/// The forwarding core alone with `window` Prepares open at a time, as in the line: each forwarded Prepare is
+/// answered (fulfilled) once `window` newer ones are open, and its commit acknowledged `window` commits later.
+fn core_windowed(n: u64, window: usize) -> f64 {
+    let (mut core, now, sender, b, destination) = bare_core(2 * window + 16);
     let (mut open, mut commits) = (std::collections::VecDeque::new(), std::collections::VecDeque::new());
     let mut fulfilled = 0u64;
     let started = Instant::now();
@@ -282,15 +288,7 @@ fn core_windowed(n: u64, window: usize) -> f64 {
 
 /// The forwarding core alone: one account to another, every Prepare fulfilled, commits acknowledged at once.
 fn core_only(n: u64) -> f64 {
-    let now = Timestamp::now();
-    let mut core = Forwarder::new(ForwarderConfig::new(Address::parse("test.a").unwrap()));
-    for (id, rel) in [("sender", Relation::Child), ("b", Relation::Peer)] {
-        core.upsert_account(spec(id, rel, None).validate(WireProfile::Tm2, true).unwrap(), 0, now);
-    }
-    core.add_route("test.b", AccountId::new("b").unwrap());
-    core.set_link(&AccountId::new("b").unwrap(), true);
-    let (sender, b) = (AccountId::new("sender").unwrap(), AccountId::new("b").unwrap());
-    let destination = Address::parse("test.b.receiver").unwrap();
+    let (mut core, now, sender, b, destination) = bare_core(1024);
     let started = Instant::now();
     for k in 0..n {
         let f = fulfillment(k);
