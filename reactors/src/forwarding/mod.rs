@@ -287,8 +287,8 @@ impl Connector {
     /// it was sent with, exactly once (a connector that stops answers what is left T00, without `triggeredBy`).
     /// Waits only for room in the connector's queue (a large batch goes over in parts of 1,024); cancelling the
     /// wait answers what was not handed over T00. For in-process senders that keep many payments in flight
-    /// (one message for the batch, no task or channel per Prepare); [`Connector::prepare`] is the one-at-a-time
-    /// form.
+    /// (one message per 1,024 Prepares, no task or oneshot per Prepare); [`Connector::prepare`] is the
+    /// one-at-a-time form.
     pub async fn send_batch(
         &self,
         account: AccountId,
