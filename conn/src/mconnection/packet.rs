@@ -16,7 +16,6 @@ use prost::Message;
 use prost::encoding::{encode_varint, encoded_len_varint};
 
 use super::ChannelId;
-use crate::amino::Any;
 
 const TM2_PING: &str = "/p2p.Ping";
 const TM2_PONG: &str = "/p2p.Pong";
@@ -210,6 +209,16 @@ impl PacketLimits {
     }
 }
 
+/// The amino `Any` (`crate::amino::Any`) as every received tm2 packet is read: the type URL as a slice of the packet, compared with the
+/// known ones, rather than a new `String` per packet.
+#[derive(Clone, PartialEq, prost::Message)]
+struct AnyView {
+    #[prost(bytes = "bytes", tag = "1")]
+    type_url: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    value: Bytes,
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 struct Tm2PacketMsg {
     #[prost(uint64, tag = "1")]
@@ -258,11 +267,11 @@ pub fn decode_body(profile: WireProfile, body: Bytes) -> Result<Packet, PacketEr
     let bad = |e: prost::DecodeError| PacketError::Decode(e.to_string());
     match profile {
         WireProfile::Tm2 => {
-            let any = Any::decode(body).map_err(bad)?;
-            match any.type_url.as_str() {
-                TM2_PING => Ok(Packet::Ping),
-                TM2_PONG => Ok(Packet::Pong),
-                TM2_MSG => {
+            let any = AnyView::decode(body).map_err(bad)?;
+            match &any.type_url[..] {
+                url if url == TM2_PING.as_bytes() => Ok(Packet::Ping),
+                url if url == TM2_PONG.as_bytes() => Ok(Packet::Pong),
+                url if url == TM2_MSG.as_bytes() => {
                     let m = Tm2PacketMsg::decode(any.value).map_err(bad)?;
                     let eof = match m.eof {
                         0 => false,
@@ -272,7 +281,7 @@ pub fn decode_body(profile: WireProfile, body: Bytes) -> Result<Packet, PacketEr
                     let channel = channel(i64::try_from(m.channel_id).unwrap_or(i64::MAX))?;
                     Ok(Packet::Msg { channel, eof, data: m.data })
                 }
-                other => Err(PacketError::UnknownType(format!("{other:?}"))),
+                other => Err(PacketError::UnknownType(format!("{:?}", String::from_utf8_lossy(other)))),
             }
         }
         WireProfile::CometBft => match CometPacket::decode(body).map_err(bad)?.sum {
@@ -316,6 +325,7 @@ pub fn decode(limits: &PacketLimits, buf: &mut BytesMut) -> Result<Option<Packet
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::amino::Any;
 
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s.replace(' ', "")).unwrap()
