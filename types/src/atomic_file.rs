@@ -33,6 +33,43 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Creates the file at `path` through `build`, which makes it in full at the temporary path it is given (a database
+/// initialising its file, say); the file appears at `path`, with Unix permission bits `mode`, only once `build` has
+/// succeeded and the file is on disk. A crash part-way never leaves a half-made file at `path`: at most a temporary
+/// one, which [`remove_leftovers`] deletes.
+pub fn create_atomic<E: From<io::Error>>(
+    path: &Path,
+    mode: u32,
+    build: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    let (dir, prefix) = split(path)?;
+    let mut suffix = [0u8; SUFFIX_HEX_LEN / 2];
+    getrandom::fill(&mut suffix).map_err(io::Error::other)?;
+    let tmp = dir.join(format!("{prefix}{}", hex::encode(suffix)));
+    let result = build(&tmp).and_then(|()| {
+        set_mode(&tmp, mode)?;
+        File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(&dir)?;
+        Ok(())
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
 /// Deletes the temporary files that interrupted [`write_atomic`] calls for `path` left behind, and returns how many
 /// it deleted. Call it before the first write of a process that is the file's only writer (for example when it loads
 /// the file at startup); a concurrent writer's temporary file would be deleted too.
@@ -95,6 +132,22 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_made_elsewhere_appears_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        // A build that fails half-way leaves nothing behind, at the path or beside it.
+        let failed = create_atomic(&path, 0o600, |tmp| {
+            fs::write(tmp, b"half")?;
+            Err(io::Error::other("crashed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        create_atomic(&path, 0o600, |tmp| fs::write(tmp, b"whole")).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"whole");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn replaces_contents_and_leaves_no_temporary_files() {

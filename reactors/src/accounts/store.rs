@@ -212,21 +212,26 @@ impl std::fmt::Debug for Command {
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path` and starts its thread.
+    /// Opens (or creates) the database at `path` and starts its thread. A new database is made whole beside `path`
+    /// and moved there only once it is on disk: a node killed while creating it finds no half-made file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let open_err = |e: redb::Error| StoreError::Open { path: path.to_owned(), source: Arc::new(e) };
+        if !path.try_exists().map_err(|e| open_err(e.into()))? {
+            let _ = ledgerwire_types::atomic_file::remove_leftovers(path);
+            ledgerwire_types::atomic_file::create_atomic(path, 0o600, |tmp| -> Result<(), redb::Error> {
+                let database = Database::create(tmp)?;
+                create_tables(&database)
+            })
+            .map_err(open_err)?;
+        }
         let database = Database::create(path).map_err(|e| open_err(e.into()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
-        // Create the tables so that readers never meet a missing one.
-        let txn = database.begin_write().map_err(|e| open_err(e.into()))?;
-        txn.open_table(ACCOUNTS).map_err(|e| open_err(e.into()))?;
-        txn.open_table(BALANCES).map_err(|e| open_err(e.into()))?;
-        txn.open_table(SETTLEMENTS).map_err(|e| open_err(e.into()))?;
-        txn.commit().map_err(|e| open_err(e.into()))?;
+        // Databases made by earlier versions get any table they lack, so that readers never meet a missing one.
+        create_tables(&database).map_err(open_err)?;
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("ledgerwire-store".into())
@@ -291,6 +296,16 @@ impl Store {
     pub async fn settlements(&self, account: Option<AccountId>) -> Result<Vec<SettlementRecord>, StoreError> {
         self.ask(|reply| Command::Settlements { account, reply }).await
     }
+}
+
+/// Creates the tables that do not exist yet (one durable transaction).
+fn create_tables(database: &Database) -> Result<(), redb::Error> {
+    let txn = database.begin_write()?;
+    txn.open_table(ACCOUNTS)?;
+    txn.open_table(BALANCES)?;
+    txn.open_table(SETTLEMENTS)?;
+    txn.commit()?;
+    Ok(())
 }
 
 fn run(database: Database, mut rx: mpsc::UnboundedReceiver<Command>) {
@@ -529,6 +544,27 @@ mod tests {
         let mut balances = store.snapshot().await.unwrap().balances;
         balances.sort();
         assert_eq!(balances, vec![(id("a"), 500), (id("b"), -500)]);
+    }
+
+    #[tokio::test]
+    async fn a_database_whose_creation_was_interrupted_is_made_again_and_never_half_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ilp.redb");
+        // What a node killed while creating its database leaves: a half-written file beside the database's path,
+        // never at it.
+        std::fs::write(dir.path().join(".ilp.redb.tmp-0123456789ab"), b"redb\x1a\x0a\xa9\x0d\x0a half").unwrap();
+        let store = Store::open(&path).unwrap();
+        store
+            .put_account(StoredAccount {
+                spec: AccountSpec::new("a", crate::accounts::Relation::Peer, "USD", 9),
+                source: AccountSource::Api,
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("ilp.redb")], "the leftover is gone");
+        assert_eq!(Store::open(&path).unwrap().snapshot().await.unwrap().accounts.len(), 1);
     }
 
     #[tokio::test]
