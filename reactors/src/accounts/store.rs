@@ -218,11 +218,11 @@ impl Store {
         let open_err = |e: redb::Error| StoreError::Open { path: path.to_owned(), source: Arc::new(e) };
         if !path.try_exists().map_err(|e| open_err(e.into()))? {
             let _ = ledgerwire_types::atomic_file::remove_leftovers(path);
-            ledgerwire_types::atomic_file::create_atomic(path, 0o600, |tmp| -> Result<(), redb::Error> {
-                let database = Database::create(tmp)?;
-                create_tables(&database)
+            ledgerwire_types::atomic_file::create_atomic(path, 0o600, |tmp| -> Result<(), std::io::Error> {
+                let database = Database::create(tmp).map_err(std::io::Error::other)?;
+                create_tables(&database).map_err(std::io::Error::other)
             })
-            .map_err(open_err)?;
+            .map_err(|e| open_err(e.into()))?;
         }
         let database = Database::create(path).map_err(|e| open_err(e.into()))?;
         #[cfg(unix)]
@@ -231,7 +231,7 @@ impl Store {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
         // Databases made by earlier versions get any table they lack, so that readers never meet a missing one.
-        create_tables(&database).map_err(open_err)?;
+        create_tables(&database).map_err(|e| open_err(*e))?;
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("ledgerwire-store".into())
@@ -299,12 +299,12 @@ impl Store {
 }
 
 /// Creates the tables that do not exist yet (one durable transaction).
-fn create_tables(database: &Database) -> Result<(), redb::Error> {
-    let txn = database.begin_write()?;
-    txn.open_table(ACCOUNTS)?;
-    txn.open_table(BALANCES)?;
-    txn.open_table(SETTLEMENTS)?;
-    txn.commit()?;
+fn create_tables(database: &Database) -> Result<(), Box<redb::Error>> {
+    let txn = database.begin_write().map_err(|e| Box::new(e.into()))?;
+    txn.open_table(ACCOUNTS).map_err(|e| Box::new(e.into()))?;
+    txn.open_table(BALANCES).map_err(|e| Box::new(e.into()))?;
+    txn.open_table(SETTLEMENTS).map_err(|e| Box::new(e.into()))?;
+    txn.commit().map_err(|e| Box::new(e.into()))?;
     Ok(())
 }
 
