@@ -276,3 +276,27 @@ async fn the_cli_talks_only_to_the_node_that_owns_the_home() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&node_id(&h)), "{out:?}");
     assert!(sigterm(&mut node).await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_at_any_point_of_its_first_start_starts_again() {
+    // Kill points spread over the first start (the database is created then): every next start must come up.
+    for step in 0..48u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let h = home(&dir, "first");
+        init(&h, "tm2");
+        let mut first = Command::new(BIN)
+            .args(["start", "--home", h.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(step * 2)).await;
+        first.kill().await.unwrap();
+        let mut node = start(&h).await;
+        let pid = node.child.id().unwrap().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = tokio::time::timeout(PATIENCE, node.child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "kill point {step}: {status}");
+    }
+}
