@@ -279,8 +279,17 @@ async fn the_cli_talks_only_to_the_node_that_owns_the_home() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_at_any_point_of_its_first_start_starts_again() {
-    // Kill points spread over the first start (the database is created then): every next start must come up.
-    for step in 0..48u64 {
+    // How long a first start takes here, to spread the kill points over it (the database is created then).
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(&dir, "timing");
+    init(&h, "tm2");
+    let began = std::time::Instant::now();
+    let node = start(&h).await;
+    let first_start = began.elapsed();
+    drop(node);
+    const KILLS: u32 = 48;
+    let mut database_there_after_kill = Vec::new();
+    for step in 0..KILLS {
         let dir = tempfile::tempdir().unwrap();
         let h = home(&dir, "first");
         init(&h, "tm2");
@@ -291,12 +300,19 @@ async fn a_node_killed_at_any_point_of_its_first_start_starts_again() {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(step * 2)).await;
+        // Only chooses where the kill lands; nothing waits on it.
+        tokio::time::sleep(first_start * step / KILLS).await;
         first.kill().await.unwrap();
+        database_there_after_kill.push(h.join("data/ilp.redb").exists());
         let mut node = start(&h).await;
         let pid = node.child.id().unwrap().to_string();
         std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = tokio::time::timeout(PATIENCE, node.child.wait()).await.unwrap().unwrap();
         assert!(status.success(), "kill point {step}: {status}");
     }
+    // The kill points straddled the database's creation (else the loop tested nothing about it).
+    assert!(
+        database_there_after_kill.contains(&false) && database_there_after_kill.contains(&true),
+        "first start {first_start:?}; database there after each kill: {database_there_after_kill:?}"
+    );
 }

@@ -36,26 +36,36 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
 /// Creates the file at `path` through `build`, which makes it in full at the temporary path it is given (a database
 /// initialising its file, say); the file appears at `path`, with Unix permission bits `mode`, only once `build` has
 /// succeeded and the file is on disk. A crash part-way never leaves a half-made file at `path`: at most a temporary
-/// one, which [`remove_leftovers`] deletes.
+/// one, which [`remove_leftovers`] deletes. An existing file at `path` is never replaced: if another process made
+/// one meanwhile, that one stays and this returns `Ok(false)` (`Ok(true)`: ours is in place).
 pub fn create_atomic<E: From<io::Error>>(
     path: &Path,
     mode: u32,
     build: impl FnOnce(&Path) -> Result<(), E>,
-) -> Result<(), E> {
+) -> Result<bool, E> {
     let (dir, prefix) = split(path)?;
     let mut suffix = [0u8; SUFFIX_HEX_LEN / 2];
     getrandom::fill(&mut suffix).map_err(io::Error::other)?;
     let tmp = dir.join(format!("{prefix}{}", hex::encode(suffix)));
     let result = build(&tmp).and_then(|()| {
         set_mode(&tmp, mode)?;
-        File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, path)?;
+        // Opened for writing: some systems refuse to sync a file opened read-only.
+        OpenOptions::new().write(true).open(&tmp)?.sync_all()?;
+        // A link, not a rename: it fails rather than replace a file that appeared at `path` meanwhile.
+        let placed = match fs::hard_link(&tmp, path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            // A file system without hard links: a rename, unless a file appeared meanwhile.
+            Err(_) if fs::symlink_metadata(path).is_ok() => false,
+            Err(_) => {
+                fs::rename(&tmp, path)?;
+                true
+            }
+        };
         sync_dir(&dir)?;
-        Ok(())
+        Ok(placed)
     });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    let _ = fs::remove_file(&tmp);
     result
 }
 
@@ -144,7 +154,11 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
-        create_atomic(&path, 0o600, |tmp| fs::write(tmp, b"whole")).unwrap();
+        assert!(create_atomic(&path, 0o600, |tmp| fs::write(tmp, b"whole")).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"whole");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A file already there (another process made it meanwhile) is never replaced.
+        assert!(!create_atomic(&path, 0o600, |tmp| fs::write(tmp, b"other")).unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"whole");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }

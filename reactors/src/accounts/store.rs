@@ -216,9 +216,14 @@ impl Store {
     /// and moved there only once it is on disk: a node killed while creating it finds no half-made file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let open_err = |e: redb::Error| StoreError::Open { path: path.to_owned(), source: Arc::new(e) };
-        if !path.try_exists().map_err(|e| open_err(e.into()))? {
+        // Nothing at the path, not even a link: made whole beside it (a link is followed by redb as before).
+        let mut created = false;
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(open_err(e.into()));
+            }
             let _ = ledgerwire_types::atomic_file::remove_leftovers(path);
-            ledgerwire_types::atomic_file::create_atomic(path, 0o600, |tmp| -> Result<(), std::io::Error> {
+            created = ledgerwire_types::atomic_file::create_atomic(path, 0o600, |tmp| -> Result<(), std::io::Error> {
                 let database = Database::create(tmp).map_err(std::io::Error::other)?;
                 create_tables(&database).map_err(std::io::Error::other)
             })
@@ -231,7 +236,9 @@ impl Store {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
         // Databases made by earlier versions get any table they lack, so that readers never meet a missing one.
-        create_tables(&database).map_err(|e| open_err(*e))?;
+        if !created {
+            create_tables(&database).map_err(|e| open_err(*e))?;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("ledgerwire-store".into())
