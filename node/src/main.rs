@@ -281,6 +281,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", key.node_id(config.profile));
         }
         Command::Start { home, init, log_format } => {
+            let stop = StopSignal::install()?;
             if init && !home.join(ledgerwire_node::config::CONFIG_FILE).exists() {
                 let done = node::init(&home, WireProfile::Tm2, "ledgerwire-devnet", "ledgerwire-node")?;
                 eprintln!("initialised {} (node ID {})", home.display(), done.id);
@@ -295,6 +296,10 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                     key.node_id(config.profile)
                 );
             }
+            if init && !config.admin.token_file.exists() {
+                node::write_admin_token(&config.admin.token_file)?;
+                eprintln!("created an admin token in {}", config.admin.token_file.display());
+            }
             let format = match log_format {
                 Some(Format::Json) => LogFormat::Json,
                 Some(Format::Text) => LogFormat::Text,
@@ -302,7 +307,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             };
             let (logger, _guard) = logging::logger(format, config.log.level);
             let running = node::start(&config, logger.clone()).await?;
-            wait_for_signal().await?;
+            stop.wait().await?;
             slog::info!(logger, "shutting down");
             running.stop().await;
         }
@@ -661,17 +666,40 @@ fn print_route_peers(peers: &serde_json::Value) {
     println!("{} account(s)", list.len());
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
+/// SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is made, before the node starts: a signal that
+/// arrives while it starts still stops it cleanly, rather than ending the process at once.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> std::io::Result<StopSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignal { term: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(StopSignal {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
+
+    async fn wait(self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            let StopSignal { mut term, mut interrupt } = self;
+            tokio::select! {
+                _ = term.recv() => Ok(()),
+                _ = interrupt.recv() => Ok(()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await
+        }
     }
 }

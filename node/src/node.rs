@@ -143,7 +143,8 @@ pub fn write_config(home: &Path, file: &crate::config::ConfigFile) -> Result<(),
         .map_err(|source| NodeError::Write { path: config_file.clone(), source })
 }
 
-/// Creates `home/config/config.toml`, the node key (kept if one exists) and an admin token.
+/// Creates the node key (kept if one exists), an admin token and, last, `home/config/config.toml`: a home is
+/// initialised once its config file exists, so an init killed part-way leaves a home that `init` completes.
 pub fn init(home: &Path, profile: WireProfile, network: &str, moniker: &str) -> Result<Initialised, NodeError> {
     let config_file = home.join(CONFIG_FILE);
     if config_file.exists() {
@@ -152,28 +153,30 @@ pub fn init(home: &Path, profile: WireProfile, network: &str, moniker: &str) -> 
     let text = template(profile, network, moniker);
     // Validate what we are about to write (network and moniker come from the command line).
     let config = crate::config::ConfigFile::parse(&text, &config_file)?.resolve(home)?;
-    let write_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| NodeError::Write { path, source }
-    };
-    let dir = config_file.parent().unwrap_or(home);
-    std::fs::create_dir_all(dir).map_err(write_err(dir))?;
-    atomic_file::write_atomic(&config_file, text.as_bytes(), 0o644).map_err(write_err(&config_file))?;
     let key = NodeKey::load_or_generate(&config.node_key_file, profile)?;
     let token_file = config.admin.token_file;
-    let mut token = [0u8; 32];
-    getrandom::fill(&mut token)
-        .map_err(|e| NodeError::Write { path: token_file.clone(), source: std::io::Error::other(e) })?;
-    let token_dir = token_file.parent().unwrap_or(home);
-    std::fs::create_dir_all(token_dir).map_err(write_err(token_dir))?;
-    atomic_file::write_atomic(&token_file, format!("{}\n", hex::encode(token)).as_bytes(), 0o600)
-        .map_err(write_err(&token_file))?;
+    write_admin_token(&token_file)?;
+    let dir = config_file.parent().unwrap_or(home);
+    std::fs::create_dir_all(dir).map_err(|source| NodeError::Write { path: dir.to_owned(), source })?;
+    atomic_file::write_atomic(&config_file, text.as_bytes(), 0o644)
+        .map_err(|source| NodeError::Write { path: config_file.clone(), source })?;
     Ok(Initialised {
         config_file,
         node_key_file: config.node_key_file,
         token_file,
         id: key.node_id(profile).to_string(),
     })
+}
+
+/// Writes a new random admin token to `token_file` (0600, atomically).
+pub fn write_admin_token(token_file: &Path) -> Result<(), NodeError> {
+    let write_err = |source| NodeError::Write { path: token_file.to_owned(), source };
+    let mut token = [0u8; 32];
+    getrandom::fill(&mut token).map_err(|e| write_err(std::io::Error::other(e)))?;
+    if let Some(dir) = token_file.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| NodeError::Write { path: dir.to_owned(), source })?;
+    }
+    atomic_file::write_atomic(token_file, format!("{}\n", hex::encode(token)).as_bytes(), 0o600).map_err(write_err)
 }
 
 /// The lock a running node holds on its home.

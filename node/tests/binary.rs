@@ -316,3 +316,53 @@ async fn a_node_killed_at_any_point_of_its_first_start_starts_again() {
         "first start {first_start:?}; database there after each kill: {database_there_after_kill:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_init_killed_at_any_point_leaves_a_home_that_init_completes() {
+    // How long an init takes here, to spread the kill points over it.
+    let dir = tempfile::tempdir().unwrap();
+    let began = std::time::Instant::now();
+    init(&home(&dir, "timing"), "tm2");
+    let one_init = began.elapsed();
+    const KILLS: u32 = 32;
+    let mut initialised_after_kill = Vec::new();
+    for step in 0..KILLS {
+        let dir = tempfile::tempdir().unwrap();
+        let h = home(&dir, "killed");
+        let mut first = Command::new(BIN)
+            .args(["init", "--home", h.to_str().unwrap(), "--network", "itest"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // Only chooses where the kill lands; nothing waits on it.
+        tokio::time::sleep(one_init * step / KILLS).await;
+        first.kill().await.unwrap();
+        let configured = h.join("config/config.toml").exists();
+        initialised_after_kill.push(configured);
+        if configured {
+            // A home with a config file is whole: its key and token are there.
+            for file in ["secrets/node_key.json", "config/admin_token"] {
+                assert!(h.join(file).exists(), "kill point {step}: config.toml without {file}");
+            }
+            edit(&h, |c| {
+                c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0")
+                    .replace("127.0.0.1:26658", "127.0.0.1:0")
+                    .replace("127.0.0.1:26659", "127.0.0.1:0")
+            });
+        } else {
+            // Anything less is completed by running init again.
+            init(&h, "tm2");
+        }
+        let mut node = start(&h).await;
+        let pid = node.child.id().unwrap().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = tokio::time::timeout(PATIENCE, node.child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "kill point {step}: {status}");
+    }
+    assert!(
+        initialised_after_kill.contains(&false) && initialised_after_kill.contains(&true),
+        "one init {one_init:?}; initialised after each kill: {initialised_after_kill:?}"
+    );
+}
