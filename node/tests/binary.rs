@@ -179,11 +179,7 @@ async fn start_with_init_creates_a_home_on_first_run_and_reuses_it_after() {
             let _ = child.kill().await;
             assert!(h.join("config/config.toml").exists() && h.join("secrets/node_key.json").exists());
             // Defaults listen on fixed ports; make the second run use free ones.
-            edit(&h, |c| {
-                c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0")
-                    .replace("127.0.0.1:26658", "127.0.0.1:0")
-                    .replace("127.0.0.1:26659", "127.0.0.1:0")
-            });
+            use_free_ports(&h);
             continue;
         }
         let stderr = child.stderr.take().unwrap();
@@ -304,11 +300,7 @@ async fn a_node_killed_at_any_point_of_its_first_start_starts_again() {
         tokio::time::sleep(first_start * step / KILLS).await;
         first.kill().await.unwrap();
         database_there_after_kill.push(h.join("data/ilp.redb").exists());
-        let mut node = start(&h).await;
-        let pid = node.child.id().unwrap().to_string();
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = tokio::time::timeout(PATIENCE, node.child.wait()).await.unwrap().unwrap();
-        assert!(status.success(), "kill point {step}: {status}");
+        stop_cleanly(&mut start(&h).await, &format!("kill point {step}")).await;
     }
     // The kill points straddled the database's creation (else the loop tested nothing about it).
     assert!(
@@ -346,20 +338,12 @@ async fn an_init_killed_at_any_point_leaves_a_home_that_init_completes() {
             for file in ["secrets/node_key.json", "config/admin_token"] {
                 assert!(h.join(file).exists(), "kill point {step}: config.toml without {file}");
             }
-            edit(&h, |c| {
-                c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0")
-                    .replace("127.0.0.1:26658", "127.0.0.1:0")
-                    .replace("127.0.0.1:26659", "127.0.0.1:0")
-            });
+            use_free_ports(&h);
         } else {
             // Anything less is completed by running init again.
             init(&h, "tm2");
         }
-        let mut node = start(&h).await;
-        let pid = node.child.id().unwrap().to_string();
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = tokio::time::timeout(PATIENCE, node.child.wait()).await.unwrap().unwrap();
-        assert!(status.success(), "kill point {step}: {status}");
+        stop_cleanly(&mut start(&h).await, &format!("kill point {step}")).await;
     }
     assert!(
         initialised_after_kill.contains(&false) && initialised_after_kill.contains(&true),

@@ -21,12 +21,24 @@ pub(crate) fn run(args: &[&str]) -> std::process::Output {
 pub(crate) fn init(home: &Path, profile: &str) {
     let out = run(&["init", "--home", home.to_str().unwrap(), "--profile", profile, "--network", "itest"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // Listen on free ports; the node reports them in its "node started" log record.
+    use_free_ports(home);
+}
+
+/// Makes a home's default config listen on free ports; the node reports them in its "node started" log record.
+pub(crate) fn use_free_ports(home: &Path) {
     edit(home, |c| {
         c.replace("tcp://0.0.0.0:26656", "tcp://127.0.0.1:0")
             .replace("127.0.0.1:26658", "127.0.0.1:0")
             .replace("127.0.0.1:26659", "127.0.0.1:0")
     });
+}
+
+/// Sends SIGTERM to a node and waits for it to exit successfully (a clean stop); `what` names the case on failure.
+pub(crate) async fn stop_cleanly(node: &mut Node, what: &str) {
+    let pid = node.child.id().unwrap().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = tokio::time::timeout(PATIENCE, node.child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{what}: {status}");
 }
 
 pub(crate) fn edit(home: &Path, f: impl FnOnce(String) -> String) {
