@@ -191,12 +191,13 @@ pub async fn run(
         }
         let mut incoming = node.connector.attach("recv", 1024).await.map_err(|e| NodeError::Setup(e.to_string()))?;
         tokio::spawn(async move {
-            while let Some(p) = incoming.recv().await {
-                let reply = match <[u8; 32]>::try_from(&p.prepare.data[..p.prepare.data.len().min(32)]) {
-                    Ok(fulfillment) => Reply::Fulfill(Fulfill { fulfillment, data: Bytes::new() }),
-                    Err(_) => continue,
-                };
-                p.reply(reply);
+            while let Some(batch) = incoming.recv().await {
+                // Prepares whose data is not a fulfillment are left to expire.
+                let replies = batch.into_iter().filter_map(|p| {
+                    let fulfillment = <[u8; 32]>::try_from(&p.prepare.data[..p.prepare.data.len().min(32)]).ok()?;
+                    Some((p, Reply::Fulfill(Fulfill { fulfillment, data: Bytes::new() })))
+                });
+                incoming.reply_all(replies);
             }
         });
     }

@@ -26,7 +26,7 @@ use ledgerwire_p2p::{ReactorEvent, Switch, SwitchBuilder, SwitchConfig};
 use ledgerwire_reactors::accounts::store::{AccountSource, Store, StoredAccount};
 use ledgerwire_reactors::accounts::{AccountId, AccountSpec, Relation};
 use ledgerwire_reactors::forwarding::core::{Action, Forwarder, ForwarderConfig};
-use ledgerwire_reactors::forwarding::{self, Connector, ConnectorConfig, IlpEvent, IncomingPrepare};
+use ledgerwire_reactors::forwarding::{self, Connector, ConnectorConfig, Endpoint, IlpEvent};
 use ledgerwire_reactors::ilp::{Address, Fulfill, Prepare, Reply, Timestamp, condition_of};
 use ledgerwire_types::{HostAddress, NodeKey, WireProfile};
 use serde_json::json;
@@ -140,14 +140,13 @@ async fn drive(connector: &Connector, account: AccountId, destination: Address, 
     (elapsed, latencies)
 }
 
-/// The receiver: fulfills every Prepare, taking what is waiting in batches.
-async fn receive(mut receiver: mpsc::Receiver<IncomingPrepare>) {
-    let mut batch = Vec::with_capacity(1024);
-    while receiver.recv_many(&mut batch, 1024).await > 0 {
-        for i in batch.drain(..) {
+/// The receiver: fulfills every Prepare, a batch at a time (as the connector hands them over).
+async fn receive(mut receiver: Endpoint) {
+    while let Some(batch) = receiver.recv().await {
+        receiver.reply_all(batch.into_iter().map(|i| {
             let n = u64::from_be_bytes(i.prepare.data[..8].try_into().unwrap());
-            i.reply(Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }));
-        }
+            (i, Reply::Fulfill(Fulfill { fulfillment: fulfillment(n), data: Bytes::new() }))
+        }));
     }
 }
 

@@ -82,12 +82,14 @@ async fn line(profile: WireProfile, fulfill: fn(&Prepare) -> Option<Fulfill>) ->
     let mut receiver = b.connector.attach("receiver", 4096).await.unwrap();
     tokio::spawn(async move {
         let mut held = Vec::new();
-        while let Some(incoming) = receiver.recv().await {
-            if let Some(f) = fulfill(&incoming.prepare) {
-                incoming.reply(Reply::Fulfill(f));
-            } else {
-                // Hold the answer: never reply.
-                held.push(incoming);
+        while let Some(batch) = receiver.recv().await {
+            for incoming in batch {
+                if let Some(f) = fulfill(&incoming.prepare) {
+                    receiver.reply(incoming, Reply::Fulfill(f));
+                } else {
+                    // Hold the answer: never reply.
+                    held.push(incoming);
+                }
             }
         }
     });

@@ -17,14 +17,19 @@ use serde::Serialize;
 use super::rates::{RateError, Rates};
 use super::routing::{RouteSource, RoutingTable};
 use super::rules::{self, TokenBucket};
+use super::slots::Slots;
 use crate::accounts::{Account, AccountId, Relation};
 use crate::ildcp::{self, IldcpResponse};
 use crate::ilp::{Address, Condition, ErrorCode, Fulfill, PEER_PROTOCOL_CONDITION, Prepare, Reject, Reply, Timestamp};
 
-/// The ID the driver gives a Prepare it hands in (unique while the Prepare is open).
+/// What a driver gives each Prepare it hands in, by default: an ID of its choosing. The core hands it back in
+/// that Prepare's [`Action::Respond`]; a driver may hand in anything else that tells it how to answer (the
+/// connector hands in the answer's channel itself, so it needs no map of its own).
 pub type InboundId = u64;
-/// The ID the core gives a Prepare it forwards.
+/// The ID the core gives a Prepare it forwards (unique within a run, below 2^63).
 pub type OutboundId = u64;
+/// The core's own key of an inbound Prepare it holds.
+type InboundKey = u64;
 
 /// Settings of the forwarding core.
 #[derive(Debug, Clone)]
@@ -37,9 +42,10 @@ pub struct ForwarderConfig {
     pub max_hold_time_ms: i64,
     /// Prepares in flight per account and direction; beyond, T03.
     pub max_in_flight_per_account: usize,
-    /// The first ID given to a forwarded Prepare. Each run starts somewhere unpredictable, so that answers a peer
-    /// kept for an earlier run of this node can never match a new Prepare.
-    pub first_outbound_id: u64,
+    /// The sequence number in the first forwarded Prepare's ID (IDs are a sequence number and a slot). Each run
+    /// starts somewhere unpredictable, so that answers a peer kept for an earlier run of this node can never match
+    /// a new Prepare.
+    pub first_outbound_seq: u64,
     /// Exchange rates and spread.
     pub rates: Rates,
 }
@@ -52,15 +58,15 @@ impl ForwarderConfig {
             min_message_window_ms: 1000,
             max_hold_time_ms: 30_000,
             max_in_flight_per_account: 1024,
-            first_outbound_id: ledgerwire_types::random::u64() >> 1,
+            first_outbound_seq: ledgerwire_types::random::u64(),
             rates: Rates::default(),
         }
     }
 }
 
-/// What the driver must do.
+/// What the driver must do. `T` is what the driver handed in with each Prepare ([`InboundId`] by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<T = InboundId> {
     /// Send `prepare` to `to`'s link; its answer comes back through [`Forwarder::reply`] with `id`.
     Forward {
         /// The next hop.
@@ -72,8 +78,8 @@ pub enum Action {
     },
     /// Answer the inbound Prepare `id`.
     Respond {
-        /// Its ID.
-        id: InboundId,
+        /// What the driver handed in with it.
+        id: T,
         /// The answer.
         reply: Reply,
     },
@@ -181,24 +187,26 @@ impl AccountState {
 }
 
 #[derive(Debug)]
-struct Inbound {
+struct Inbound<T> {
     from: AccountId,
     amount: u64,
+    /// What the driver handed in with it, handed back with its answer.
+    token: T,
 }
 
 /// The inbound Prepares one forwarded Prepare answers: one, plus any coalesced copies (no allocation for the one).
 #[derive(Debug)]
 struct Waiting {
-    first: InboundId,
-    more: Vec<InboundId>,
+    first: InboundKey,
+    more: Vec<InboundKey>,
 }
 
 impl Waiting {
-    fn one(id: InboundId) -> Waiting {
+    fn one(id: InboundKey) -> Waiting {
         Waiting { first: id, more: Vec::new() }
     }
 
-    fn push(&mut self, id: InboundId) {
+    fn push(&mut self, id: InboundKey) {
         self.more.push(id);
     }
 
@@ -206,14 +214,14 @@ impl Waiting {
         1 + self.more.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = &InboundId> {
+    fn iter(&self) -> impl Iterator<Item = &InboundKey> {
         std::iter::once(&self.first).chain(self.more.iter())
     }
 }
 
 impl IntoIterator for Waiting {
-    type Item = InboundId;
-    type IntoIter = std::iter::Chain<std::iter::Once<InboundId>, std::vec::IntoIter<InboundId>>;
+    type Item = InboundKey;
+    type IntoIter = std::iter::Chain<std::iter::Once<InboundKey>, std::vec::IntoIter<InboundKey>>;
     fn into_iter(self) -> Self::IntoIter {
         std::iter::once(self.first).chain(self.more)
     }
@@ -236,14 +244,17 @@ struct PendingCommit {
     waiting: Waiting,
 }
 
-/// The forwarding state machine.
+/// The forwarding state machine. `T` is what the driver hands in with each Prepare and gets back with its answer
+/// ([`InboundId`] by default).
 #[derive(Debug)]
-pub struct Forwarder {
+pub struct Forwarder<T = InboundId> {
     config: ForwarderConfig,
     accounts: HashMap<AccountId, AccountState>,
     routes: RoutingTable,
-    inbound: HashMap<InboundId, Inbound>,
-    outbound: HashMap<OutboundId, Outbound>,
+    // Open packets live in slabs (no hashing; a freed slot is the next one used, still in cache) under IDs that
+    // are never given twice in a run.
+    inbound: Slots<Inbound<T>>,
+    outbound: Slots<Outbound>,
     // The latest open Prepare per condition, for coalescing copies. Senders choose conditions: this map keeps std's
     // randomly keyed SipHash, so nobody can make its lookups collide.
     by_condition: hashbrown::HashTable<(Condition, OutboundId)>,
@@ -251,29 +262,25 @@ pub struct Forwarder {
     // Expiries of forwarded Prepares, soonest first. An answered Prepare's entry is not looked for: it is dropped
     // when it reaches the top (or at a compaction), which makes forwarding one push and no search.
     expiries: BinaryHeap<Reverse<(i64, OutboundId)>>,
-    commits: HashMap<u64, PendingCommit>,
-    next_outbound: OutboundId,
-    next_commit: u64,
-    actions: VecDeque<Action>,
+    commits: Slots<PendingCommit>,
+    actions: VecDeque<Action<T>>,
     address_pending: bool,
 }
 
-impl Forwarder {
+impl<T> Forwarder<T> {
     /// A core with no accounts.
-    pub fn new(config: ForwarderConfig) -> Forwarder {
-        let first_outbound_id = config.first_outbound_id;
+    pub fn new(config: ForwarderConfig) -> Forwarder<T> {
+        let first_outbound_seq = config.first_outbound_seq;
         Forwarder {
             config,
             accounts: HashMap::default(),
             routes: RoutingTable::new(),
-            inbound: HashMap::default(),
-            outbound: HashMap::default(),
+            inbound: Slots::new(0),
+            outbound: Slots::new(first_outbound_seq),
             by_condition: hashbrown::HashTable::new(),
             condition_hasher: std::collections::hash_map::RandomState::new(),
             expiries: BinaryHeap::new(),
-            commits: HashMap::default(),
-            next_outbound: first_outbound_id,
-            next_commit: 1,
+            commits: Slots::new(0),
             actions: VecDeque::new(),
             address_pending: false,
         }
@@ -298,7 +305,7 @@ impl Forwarder {
     }
 
     /// The next action to carry out.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<Action<T>> {
         self.actions.pop_front()
     }
 
@@ -315,7 +322,7 @@ impl Forwarder {
 
     /// Whether the expiry entry `(t, id)` is still that of an open forwarded Prepare.
     fn is_open(&self, id: OutboundId, t: i64) -> bool {
-        self.outbound.get(&id).is_some_and(|o| o.prepare.expires_at.unix_ms() == t)
+        self.outbound.get(id).is_some_and(|o| o.prepare.expires_at.unix_ms() == t)
     }
 
     /// Expiry entries kept (open forwarded Prepares plus answered ones not yet dropped): at most twice the open
@@ -508,15 +515,16 @@ impl Forwarder {
         (self.inbound.len(), self.outbound.len(), self.commits.len())
     }
 
-    fn reject_inbound(&mut self, id: InboundId, from: &AccountId, reject: Reject) {
+    fn reject_inbound(&mut self, token: T, from: &AccountId, reject: Reject) {
         if let Some(s) = self.accounts.get_mut(from) {
             *s.stats.rejected_in.entry(reject.code.to_string()).or_default() += 1;
         }
-        self.actions.push_back(Action::Respond { id, reply: Reply::Reject(reject) });
+        self.actions.push_back(Action::Respond { id: token, reply: Reply::Reject(reject) });
     }
 
-    fn release_inbound(&mut self, id: InboundId) -> Option<AccountId> {
-        let inbound = self.inbound.remove(&id)?;
+    /// Takes an inbound Prepare out, releasing its reservation: who sent it and what the driver handed in.
+    fn release_inbound(&mut self, key: InboundKey) -> Option<(AccountId, T)> {
+        let inbound = self.inbound.remove(key)?;
         if let Some(s) = self.accounts.get_mut(&inbound.from) {
             s.reserved_in -= u128::from(inbound.amount);
             s.in_flight_in -= 1;
@@ -524,16 +532,17 @@ impl Forwarder {
                 self.accounts.remove(&inbound.from);
             }
         }
-        Some(inbound.from)
+        Some((inbound.from, inbound.token))
     }
 
-    /// A Prepare arrived from `from`; the driver answers `id` with the [`Action::Respond`] that follows.
-    pub fn prepare(&mut self, now: Timestamp, from: &AccountId, id: InboundId, prepare: Prepare) {
+    /// A Prepare arrived from `from`; the driver answers it with the [`Action::Respond`] that follows, which hands
+    /// `token` back.
+    pub fn prepare(&mut self, now: Timestamp, from: &AccountId, token: T, prepare: Prepare) {
         let us = self.config.address.clone();
         let max_in_flight = self.config.max_in_flight_per_account;
         let Some(state) = self.accounts.get_mut(from).filter(|s| !s.removed) else {
             let reject = Reject::new(ErrorCode::T01_PEER_UNREACHABLE, &us, format!("unknown account. account={from}"));
-            self.actions.push_back(Action::Respond { id, reply: Reply::Reject(reject) });
+            self.actions.push_back(Action::Respond { id: token, reply: Reply::Reject(reject) });
             return;
         };
         state.stats.prepares_in += 1;
@@ -543,7 +552,7 @@ impl Forwarder {
                 &us,
                 format!("too many packets in flight from this account. limit={max_in_flight}"),
             );
-            return self.reject_inbound(id, from, reject);
+            return self.reject_inbound(token, from, reject);
         }
         let amount = prepare.amount;
         let account = state.account.clone();
@@ -552,37 +561,43 @@ impl Forwarder {
             .and_then(|()| rules::throughput(state.throughput.as_mut(), amount, now, &us))
             .and_then(|()| rules::incoming_balance(state.balance, state.reserved_in, account.max_balance, amount, &us));
         if let Err(reject) = checks {
-            return self.reject_inbound(id, from, reject);
+            return self.reject_inbound(token, from, reject);
         }
+        let key = match self.inbound.insert(Inbound { from: from.clone(), amount, token }) {
+            Ok(key) => key,
+            Err(inbound) => {
+                let reject = Reject::new(ErrorCode::T03_CONNECTOR_BUSY, &us, "too many packets in flight.");
+                return self.reject_inbound(inbound.token, from, reject);
+            }
+        };
         state.reserved_in += u128::from(amount);
         state.in_flight_in += 1;
-        self.inbound.insert(id, Inbound { from: from.clone(), amount });
 
         if prepare.destination.is_peer_protocol() {
             let reply = self.peer_protocol(&account, &prepare);
-            return self.finish_locally(id, from, reply);
+            return self.finish_locally(key, reply);
         }
         if prepare.destination == us {
             let reject =
                 Reject::new(ErrorCode::F01_INVALID_PACKET, &us, "packet data does not start with ECHO prefix.");
-            return self.finish_locally(id, from, Reply::Reject(reject));
+            return self.finish_locally(key, Reply::Reject(reject));
         }
         match self.route(now, &account, &prepare) {
-            Ok((to, forwarded)) => self.forward(id, to, forwarded),
-            Err(reject) => self.finish_locally(id, from, Reply::Reject(reject)),
+            Ok((to, forwarded)) => self.forward(key, to, forwarded),
+            Err(reject) => self.finish_locally(key, Reply::Reject(reject)),
         }
     }
 
-    fn finish_locally(&mut self, id: InboundId, from: &AccountId, reply: Reply) {
+    fn finish_locally(&mut self, key: InboundKey, reply: Reply) {
         // Answers made here move no money: release the reservation and answer at once.
-        self.release_inbound(id);
+        let Some((from, token)) = self.release_inbound(key) else { return };
         match reply {
-            Reply::Reject(r) => self.reject_inbound(id, from, r),
+            Reply::Reject(r) => self.reject_inbound(token, &from, r),
             fulfill => {
-                if let Some(s) = self.accounts.get_mut(from) {
+                if let Some(s) = self.accounts.get_mut(&from) {
                     s.stats.fulfilled_in += 1;
                 }
-                self.actions.push_back(Action::Respond { id, reply: fulfill });
+                self.actions.push_back(Action::Respond { id: token, reply: fulfill });
             }
         }
     }
@@ -672,13 +687,13 @@ impl Forwarder {
         Ok((to, Prepare { amount, expires_at, ..prepare.clone() }))
     }
 
-    fn forward(&mut self, id: InboundId, to: AccountId, prepare: Prepare) {
+    fn forward(&mut self, key: InboundKey, to: AccountId, prepare: Prepare) {
         let us = self.config.address.clone();
         let condition = prepare.execution_condition;
         let condition_hash = self.condition_hasher.hash_one(condition);
         // Duplicate in flight: same condition, destination and data to the same next hop, with at least this
         // amount, expiring no later. The next hop sees it once; every copy gets its answer.
-        if let Some((_, out_id)) = self.by_condition.find(condition_hash, |(c, _)| *c == condition)
+        if let Some(&(_, out_id)) = self.by_condition.find(condition_hash, |(c, _)| *c == condition)
             && let Some(o) = self.outbound.get_mut(out_id)
             && o.to == to
             && o.prepare.destination == prepare.destination
@@ -688,7 +703,7 @@ impl Forwarder {
             // outgoing expiry (else its sender may have given up by the time we credit it).
             && o.prepare.expires_at <= prepare.expires_at
         {
-            o.waiting.push(id);
+            o.waiting.push(key);
             return;
         }
         let max_in_flight = self.config.max_in_flight_per_account;
@@ -699,18 +714,22 @@ impl Forwarder {
                 &us,
                 format!("too many packets in flight to the next hop. limit={max_in_flight}"),
             );
-            return self.finish_inbound_reject(id, reject);
+            return self.finish_inbound_reject(key, reject);
         }
         let min_balance = next.account.min_balance;
         if let Err(reject) = rules::outgoing_balance(next.balance, next.reserved_out, min_balance, prepare.amount, &us)
         {
-            return self.finish_inbound_reject(id, reject);
+            return self.finish_inbound_reject(key, reject);
         }
+        let outbound =
+            Outbound { to: to.clone(), prepare: prepare.clone(), waiting: Waiting::one(key), condition_hash };
+        let Ok(out_id) = self.outbound.insert(outbound) else {
+            let reject = Reject::new(ErrorCode::T03_CONNECTOR_BUSY, &us, "too many packets in flight.");
+            return self.finish_inbound_reject(key, reject);
+        };
         next.reserved_out += u128::from(prepare.amount);
         next.in_flight_out += 1;
         next.stats.prepares_out += 1;
-        let out_id = self.next_outbound;
-        self.next_outbound = self.next_outbound.wrapping_add(1);
         // The latest open Prepare per condition is the one copies join.
         match self.by_condition.find_mut(condition_hash, |(c, _)| *c == condition) {
             Some(entry) => entry.1 = out_id,
@@ -719,16 +738,14 @@ impl Forwarder {
                 self.by_condition.insert_unique(condition_hash, (condition, out_id), |(c, _)| hasher.hash_one(c));
             }
         }
-        let outbound = Outbound { to: to.clone(), prepare: prepare.clone(), waiting: Waiting::one(id), condition_hash };
-        self.outbound.insert(out_id, outbound);
         self.expiries.push(Reverse((prepare.expires_at.unix_ms(), out_id)));
         self.compact_expiries();
         self.actions.push_back(Action::Forward { to, id: out_id, prepare });
     }
 
-    fn finish_inbound_reject(&mut self, id: InboundId, reject: Reject) {
-        if let Some(from) = self.release_inbound(id) {
-            self.reject_inbound(id, &from, reject);
+    fn finish_inbound_reject(&mut self, key: InboundKey, reject: Reject) {
+        if let Some((from, token)) = self.release_inbound(key) {
+            self.reject_inbound(token, &from, reject);
         }
     }
 
@@ -738,12 +755,12 @@ impl Forwarder {
         if self.expiries.len() > 2 * self.outbound.len() + 1024 {
             let outbound = &self.outbound;
             self.expiries
-                .retain(|Reverse((t, id))| outbound.get(id).is_some_and(|o| o.prepare.expires_at.unix_ms() == *t));
+                .retain(|Reverse((t, id))| outbound.get(*id).is_some_and(|o| o.prepare.expires_at.unix_ms() == *t));
         }
     }
 
     fn take_outbound(&mut self, out_id: OutboundId) -> Option<Outbound> {
-        let o = self.outbound.remove(&out_id)?;
+        let o = self.outbound.remove(out_id)?;
         self.compact_expiries();
         let condition = o.prepare.execution_condition;
         if let Ok(entry) = self.by_condition.find_entry(o.condition_hash, |&(c, id)| id == out_id && c == condition) {
@@ -765,7 +782,7 @@ impl Forwarder {
     /// The answer to forwarded Prepare `id` arrived from `from`. Returns false (and changes nothing) when no such
     /// Prepare is open to that account: a late, duplicate or forged answer.
     pub fn reply(&mut self, from: &AccountId, id: OutboundId, reply: Reply) -> bool {
-        if self.outbound.get(&id).is_none_or(|o| o.to != *from) {
+        if self.outbound.get(id).is_none_or(|o| o.to != *from) {
             return false;
         }
         let Some(o) = self.take_outbound(id) else { return false };
@@ -797,21 +814,20 @@ impl Forwarder {
                 };
                 add(&o.to, -i128::from(o.prepare.amount));
                 for inbound in o.waiting.iter() {
-                    if let Some(i) = self.inbound.get(inbound) {
+                    if let Some(i) = self.inbound.get(*inbound) {
                         add(&i.from, i128::from(i.amount));
                     }
                 }
                 deltas.retain(|(_, d)| *d != 0);
-                let commit_id = self.next_commit;
-                self.next_commit += 1;
-                self.commits.insert(
-                    commit_id,
-                    PendingCommit { to: o.to, amount_out: o.prepare.amount, fulfill, waiting: o.waiting },
-                );
+                let commit = PendingCommit { to: o.to, amount_out: o.prepare.amount, fulfill, waiting: o.waiting };
                 if deltas.is_empty() {
-                    self.committed(commit_id, true);
+                    self.finish_commit(commit, true);
                 } else {
-                    self.actions.push_back(Action::Commit { id: commit_id, deltas });
+                    match self.commits.insert(commit) {
+                        Ok(id) => self.actions.push_back(Action::Commit { id, deltas }),
+                        // 2^24 commits waiting for the store: as if this one had failed.
+                        Err(commit) => self.finish_commit(commit, false),
+                    }
                 }
             }
         }
@@ -820,7 +836,12 @@ impl Forwarder {
 
     /// The store has made commit `id` durable (`ok`), or failed to.
     pub fn committed(&mut self, id: u64, ok: bool) {
-        let Some(c) = self.commits.remove(&id) else { return };
+        if let Some(c) = self.commits.remove(id) {
+            self.finish_commit(c, ok);
+        }
+    }
+
+    fn finish_commit(&mut self, c: PendingCommit, ok: bool) {
         // One lookup per account: balance, reservation, settlement check and (for a removed account whose last
         // packet this was) its removal.
         if let Some(s) = self.accounts.get_mut(&c.to) {
@@ -842,7 +863,7 @@ impl Forwarder {
         let mut failed = Vec::new();
         for inbound in c.waiting {
             if ok {
-                let Some(i) = self.inbound.remove(&inbound) else { continue };
+                let Some(i) = self.inbound.remove(inbound) else { continue };
                 if let Some(s) = self.accounts.get_mut(&i.from) {
                     s.reserved_in -= u128::from(i.amount);
                     s.in_flight_in -= 1;
@@ -855,16 +876,15 @@ impl Forwarder {
                         self.actions.extend(event.map(Action::Event));
                     }
                 }
-                self.actions.push_back(Action::Respond { id: inbound, reply: Reply::Fulfill(c.fulfill.clone()) });
+                self.actions.push_back(Action::Respond { id: i.token, reply: Reply::Fulfill(c.fulfill.clone()) });
             } else {
-                let Some(from) = self.inbound.get(&inbound).map(|i| i.from.clone()) else { continue };
-                self.release_inbound(inbound);
+                let Some((from, token)) = self.release_inbound(inbound) else { continue };
                 let reject = Reject::new(
                     ErrorCode::T00_INTERNAL_ERROR,
                     &self.config.address,
                     "internal error: the balance change could not be recorded.",
                 );
-                self.reject_inbound(inbound, &from, reject);
+                self.reject_inbound(token, &from, reject);
                 failed.push(from);
             }
         }

@@ -6,9 +6,11 @@
 //! A [`Connector`] handle manages accounts and settlements and reports [`IlpEvent`]s.
 
 pub mod core;
+mod endpoint;
 pub mod rates;
 pub mod routing;
 pub mod rules;
+mod slots;
 pub mod wire;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -26,9 +28,9 @@ use slog::{Logger, debug, error, info, warn};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use self::core::{
-    AccountStats, Action, BalanceView, Forwarder, ForwarderConfig, ForwardingEvent, InboundId, OutboundId,
-};
+use self::core::{AccountStats, Action, BalanceView, Forwarder, ForwarderConfig, ForwardingEvent, OutboundId};
+pub use self::endpoint::{Endpoint, IncomingPrepare, Replier};
+use self::endpoint::{EndpointQueue, Outcomes};
 use self::routing::Route;
 use self::wire::IlpFrame;
 use crate::accounts::store::{
@@ -179,24 +181,6 @@ pub struct AccountView {
     pub stats: AccountStats,
 }
 
-/// A Prepare for an in-process endpoint. Answer it with [`IncomingPrepare::reply`]; dropping it unanswered leaves
-/// the packet to expire (R00 upstream), like a silent peer.
-#[derive(Debug)]
-pub struct IncomingPrepare {
-    /// The Prepare.
-    pub prepare: Prepare,
-    id: OutboundId,
-    account: AccountId,
-    outcomes: mpsc::UnboundedSender<Outcome>,
-}
-
-impl IncomingPrepare {
-    /// Sends the Fulfill or Reject back to the connector.
-    pub fn reply(self, reply: Reply) {
-        let _ = self.outcomes.send(Outcome { id: self.id, account: self.account, result: Ok(reply) });
-    }
-}
-
 enum Command {
     Prepare {
         account: AccountId,
@@ -235,7 +219,7 @@ enum Command {
     Attach {
         id: String,
         capacity: usize,
-        reply: oneshot::Sender<Result<mpsc::Receiver<IncomingPrepare>, ConnectorError>>,
+        reply: oneshot::Sender<Result<Endpoint, ConnectorError>>,
     },
     Routes {
         reply: oneshot::Sender<Vec<Route>>,
@@ -345,9 +329,9 @@ impl Connector {
     }
 
     /// Attaches an in-process endpoint to an account without `node_id` or `http`: Prepares routed to it arrive
-    /// on the returned receiver (at most `capacity` waiting; beyond, F02 as a failed send). Dropping the receiver
-    /// takes the link down.
-    pub async fn attach(&self, id: &str, capacity: usize) -> Result<mpsc::Receiver<IncomingPrepare>, ConnectorError> {
+    /// on the returned [`Endpoint`] in batches (at most `capacity` waiting; beyond, F02 as a failed send), and
+    /// its answers go back through it. Dropping the endpoint takes the link down; attaching again replaces it.
+    pub async fn attach(&self, id: &str, capacity: usize) -> Result<Endpoint, ConnectorError> {
         self.ask(|reply| Command::Attach { id: id.to_owned(), capacity, reply }).await?
     }
 
@@ -464,9 +448,7 @@ pub fn register(
         peers: HashMap::default(),
         node_accounts: HashMap::default(),
         in_process: HashMap::default(),
-        responders: Default::default(),
         undelivered: HashMap::default(),
-        next_inbound: 1,
         committed_tx,
         outcomes_tx,
         http: HttpClient::default(),
@@ -509,6 +491,8 @@ impl Clock {
     }
 }
 
+/// Where the answer to an inbound Prepare goes (the core holds it while the Prepare is open).
+#[derive(Debug)]
 enum Responder {
     Peer { node: NodeId, request_id: u64, reservation: Option<Reservation>, expires_at: Timestamp, since: Instant },
     Local(oneshot::Sender<Reply>, Instant),
@@ -517,6 +501,7 @@ enum Responder {
 
 /// The answer owed to one Prepare of a [`Connector::send_batch`]: sent exactly once, T00 if it is dropped
 /// unanswered (the connector stopped).
+#[derive(Debug)]
 struct TaggedAnswer {
     tag: u64,
     to: Option<mpsc::UnboundedSender<(u64, Reply)>>,
@@ -547,15 +532,9 @@ impl Drop for TaggedAnswer {
     }
 }
 
-#[derive(Debug)]
-struct Outcome {
-    id: OutboundId,
-    account: AccountId,
-    result: Result<Reply, String>,
-}
-
 struct Actor {
-    core: Forwarder,
+    /// Holds, with each Prepare it is answering, where its answer goes.
+    core: Forwarder<Responder>,
     clock: Clock,
     profile: WireProfile,
     store: Store,
@@ -563,12 +542,10 @@ struct Actor {
     sources: HashMap<AccountId, AccountSource>,
     peers: HashMap<NodeId, PeerHandle>,
     node_accounts: HashMap<NodeId, AccountId>,
-    in_process: HashMap<AccountId, mpsc::Sender<IncomingPrepare>>,
-    responders: HashMap<InboundId, Responder>,
+    in_process: HashMap<AccountId, EndpointQueue>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
-    next_inbound: InboundId,
     committed_tx: mpsc::UnboundedSender<Vec<Committed>>,
-    outcomes_tx: mpsc::UnboundedSender<Outcome>,
+    outcomes_tx: mpsc::UnboundedSender<Outcomes>,
     http: HttpClient,
     events: broadcast::Sender<IlpEvent>,
     credentials: watch::Sender<Arc<Credentials>>,
@@ -593,7 +570,7 @@ impl Actor {
         mut ctx: ReactorContext,
         mut commands: mpsc::Receiver<Command>,
         mut committed: mpsc::UnboundedReceiver<Vec<Committed>>,
-        mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+        mut outcomes: mpsc::UnboundedReceiver<Outcomes>,
         mut learned: mpsc::UnboundedReceiver<Vec<(String, Option<AccountId>)>>,
     ) {
         let mut timer = Timer::new();
@@ -717,12 +694,14 @@ impl Actor {
         }
     }
 
-    fn on_outcome(&mut self, o: Outcome) {
-        match o.result {
-            Ok(reply) => {
-                self.core.reply(&o.account, o.id, reply);
+    fn on_outcome(&mut self, o: Outcomes) {
+        for (id, result) in o.results {
+            match result {
+                Ok(reply) => {
+                    self.core.reply(&o.account, id, reply);
+                }
+                Err(reason) => self.core.send_failed(id, &reason),
             }
-            Err(reason) => self.core.send_failed(o.id, &reason),
         }
     }
 
@@ -730,15 +709,35 @@ impl Actor {
     /// come back as one): the store writes them in one transaction anyway.
     fn carry_out(&mut self) {
         let mut commits = Vec::new();
-        while let Some(action) = self.core.poll_action() {
-            match action {
-                Action::Forward { to, id, prepare } => self.forward(to, id, prepare),
-                Action::Respond { id, reply } => self.respond(id, reply),
-                Action::Commit { id, deltas } => commits.push(BalanceCommit { id, deltas }),
-                Action::Event(e) => self.on_forwarding_event(e),
+        loop {
+            while let Some(action) = self.core.poll_action() {
+                match action {
+                    Action::Forward { to, id, prepare } => self.forward(to, id, prepare),
+                    Action::Respond { id, reply } => self.respond(id, reply),
+                    Action::Commit { id, deltas } => commits.push(BalanceCommit { id, deltas }),
+                    Action::Event(e) => self.on_forwarding_event(e),
+                }
+            }
+            // The turn's Prepares for in-process endpoints go over together; those an endpoint can no longer
+            // take are rejected, which may be more to carry out.
+            if !self.flush_endpoints() {
+                break;
             }
         }
         self.store.commit(commits, &self.committed_tx);
+    }
+
+    /// Hands each in-process endpoint the Prepares of this turn. True if some could not be delivered (their
+    /// rejections are now actions).
+    fn flush_endpoints(&mut self) -> bool {
+        let mut failed = Vec::new();
+        for queue in self.in_process.values_mut().filter(|q| q.has_pending()) {
+            failed.extend(queue.flush());
+        }
+        for id in &failed {
+            self.core.send_failed(*id, "the endpoint was dropped");
+        }
+        !failed.is_empty()
     }
 
     fn on_forwarding_event(&mut self, e: ForwardingEvent) {
@@ -790,43 +789,37 @@ impl Actor {
                         .send(&link.url, &link.outgoing_token, &prepare, timeout)
                         .await
                         .map_err(|e| e.to_string());
-                    let _ = outcomes.send(Outcome { id, account: to, result });
+                    let _ = outcomes.send(Outcomes { account: to, results: vec![(id, result)] });
                 });
             }
             Link::InProcess => {
-                let Some(endpoint) = self.in_process.get(&to) else {
+                let Some(endpoint) = self.in_process.get_mut(&to) else {
                     return self.core.send_failed(id, "no endpoint attached");
                 };
-                let incoming = IncomingPrepare { prepare, id, account: to, outcomes: self.outcomes_tx.clone() };
-                if let Err(e) = endpoint.try_send(incoming) {
-                    self.core.send_failed(id, &format!("endpoint: {e}"));
+                if let Err(e) = endpoint.push(prepare, id) {
+                    self.core.send_failed(id, e);
                 }
             }
         }
     }
 
-    fn respond(&mut self, id: InboundId, reply: Reply) {
+    fn respond(&mut self, responder: Responder, reply: Reply) {
         if let Reply::Reject(r) = &reply
             && r.triggered_by.as_ref() == Some(self.core.address())
             && let Some(skipped) = self.rejects_logged.allow(Instant::now())
         {
             info!(self.logger, "packet rejected"; "code" => %r.code, "message" => &r.message, "similar_lines_skipped" => skipped);
         }
-        let responder = self.responders.remove(&id);
         if let Some(latency) = &self.latency {
-            match &responder {
-                Some(Responder::Local(_, since) | Responder::Tagged(_, since) | Responder::Peer { since, .. }) => {
-                    latency.observe(since.elapsed().as_secs_f64());
-                }
-                None => {}
-            }
+            let (Responder::Local(_, since) | Responder::Tagged(_, since) | Responder::Peer { since, .. }) = &responder;
+            latency.observe(since.elapsed().as_secs_f64());
         }
         match responder {
-            Some(Responder::Local(tx, _)) => {
+            Responder::Local(tx, _) => {
                 let _ = tx.send(reply);
             }
-            Some(Responder::Tagged(answer, _)) => answer.send(reply),
-            Some(Responder::Peer { node, request_id, reservation, expires_at, .. }) => {
+            Responder::Tagged(answer, _) => answer.send(reply),
+            Responder::Peer { node, request_id, reservation, expires_at, .. } => {
                 let frame = wire::frame(request_id, &reply);
                 let sent = match reservation {
                     Some(r) => r.send(frame.clone()).is_ok(),
@@ -838,7 +831,6 @@ impl Actor {
                     self.send_to_peer_later(node, frame, expires_at);
                 }
             }
-            None => {}
         }
     }
 
@@ -938,8 +930,6 @@ impl Actor {
             };
             match prepare {
                 Ok(prepare) => {
-                    let id = self.next_inbound;
-                    self.next_inbound += 1;
                     let expires_at = prepare.expires_at;
                     let responder = Responder::Peer {
                         node: peer,
@@ -948,8 +938,7 @@ impl Actor {
                         expires_at,
                         since: received_at,
                     };
-                    self.responders.insert(id, responder);
-                    self.core.prepare(self.clock.at(received_at), &account, id, prepare);
+                    self.core.prepare(self.clock.at(received_at), &account, responder, prepare);
                 }
                 Err(e) => answer(reservation, self::rules::bad_prepare(&e, &us)),
             }
@@ -976,19 +965,13 @@ impl Actor {
     async fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Prepare { account, prepare, reply } => {
-                let id = self.next_inbound;
-                self.next_inbound += 1;
                 let (since, now) = self.turn_now();
-                self.responders.insert(id, Responder::Local(reply, since));
-                self.core.prepare(now, &account, id, prepare);
+                self.core.prepare(now, &account, Responder::Local(reply, since), prepare);
             }
             Command::Batch { account, prepares } => {
                 let (since, now) = self.turn_now();
                 for (answer, prepare) in prepares {
-                    let id = self.next_inbound;
-                    self.next_inbound += 1;
-                    self.responders.insert(id, Responder::Tagged(answer, since));
-                    self.core.prepare(now, &account, id, prepare);
+                    self.core.prepare(now, &account, Responder::Tagged(answer, since), prepare);
                 }
             }
             Command::AddAccount { spec, source, reply } => {
@@ -1038,11 +1021,12 @@ impl Actor {
                 let result =
                     self.known(&id).and_then(|account| match self.core.account(&account).map(|a| a.link.clone()) {
                         Some(Link::InProcess) => {
-                            let (tx, rx) = mpsc::channel(capacity.max(1));
-                            self.in_process.insert(account.clone(), tx);
+                            let (queue, endpoint) =
+                                EndpointQueue::open(account.clone(), capacity, self.outcomes_tx.clone());
+                            self.in_process.insert(account.clone(), queue);
                             self.core.set_link(&account, true);
                             let _ = self.events.send(IlpEvent::LinkUp { account });
-                            Ok(rx)
+                            Ok(endpoint)
                         }
                         _ => Err(ConnectorError::NotInProcess(account)),
                     });
@@ -1067,11 +1051,11 @@ impl Actor {
 
     /// Attached endpoints that went away take their links down.
     fn drop_closed_endpoints(&mut self) {
-        if self.in_process.values().all(|tx| !tx.is_closed()) {
+        if self.in_process.values().all(|q| !q.is_closed()) {
             return;
         }
         let gone: Vec<AccountId> =
-            self.in_process.iter().filter(|(_, tx)| tx.is_closed()).map(|(a, _)| a.clone()).collect();
+            self.in_process.iter().filter(|(_, q)| q.is_closed()).map(|(a, _)| a.clone()).collect();
         for account in gone {
             self.in_process.remove(&account);
             self.core.set_link(&account, false);

@@ -142,13 +142,15 @@ impl IlpNet {
         // (each connector takes 1 s off the expiry).
         let mut recv = connector.attach("recv", 4096).await.unwrap();
         tokio::spawn(async move {
-            while let Some(incoming) = recv.recv().await {
-                let p = &incoming.prepare;
-                let Ok(fulfillment) = <[u8; 32]>::try_from(&p.data[..32.min(p.data.len())]) else { continue };
-                let sent_expiry = i64::from_be_bytes(p.data[32..40].try_into().unwrap());
-                let hops = (sent_expiry - p.expires_at.unix_ms() + 500) / 1000;
-                let data = Bytes::from(hops.to_be_bytes().to_vec());
-                incoming.reply(Reply::Fulfill(Fulfill { fulfillment, data }));
+            while let Some(batch) = recv.recv().await {
+                for incoming in batch {
+                    let p = &incoming.prepare;
+                    let Ok(fulfillment) = <[u8; 32]>::try_from(&p.data[..32.min(p.data.len())]) else { continue };
+                    let sent_expiry = i64::from_be_bytes(p.data[32..40].try_into().unwrap());
+                    let hops = (sent_expiry - p.expires_at.unix_ms() + 500) / 1000;
+                    let data = Bytes::from(hops.to_be_bytes().to_vec());
+                    recv.reply(incoming, Reply::Fulfill(Fulfill { fulfillment, data }));
+                }
             }
         });
         let mut events = routing.subscribe();
