@@ -123,11 +123,10 @@ async fn drive(connector: &Connector, account: AccountId, destination: Address, 
             sent_at.extend(std::iter::repeat_n(now, batch.len()));
             connector.send_batch(account.clone(), batch, &answers).await.unwrap();
         }
-        let (k, reply) = rx.recv().await.unwrap();
+        let mut answered = rx.recv().await.unwrap();
         let now = Instant::now();
-        let mut answered = vec![(k, reply)];
-        while let Ok(a) = rx.try_recv() {
-            answered.push(a);
+        while let Ok(more) = rx.try_recv() {
+            answered.extend(more);
         }
         more = answered.len() as u64;
         for (k, reply) in answered {

@@ -206,10 +206,12 @@ async fn a_batch_gets_one_answer_per_tag_and_what_a_stopped_connector_leaves_is_
     drop(answers);
     let mut fulfilled = Vec::new();
     while fulfilled.len() < 150 {
-        let (tag, reply) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
-        let Reply::Fulfill(f) = reply else { panic!("tag {tag}: {reply:?}") };
-        assert_eq!(f.fulfillment, fulfillment_for(tag - 1000), "the answer carries its Prepare's tag");
-        fulfilled.push(tag);
+        let answers = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        for (tag, reply) in answers {
+            let Reply::Fulfill(f) = reply else { panic!("tag {tag}: {reply:?}") };
+            assert_eq!(f.fulfillment, fulfillment_for(tag - 1000), "the answer carries its Prepare's tag");
+            fulfilled.push(tag);
+        }
     }
     assert_eq!(balance(&a.connector, "sender").await, 150 * 5);
     // A stops with 150 packets still open: each is answered once, T00, and then the channel closes.
@@ -217,10 +219,12 @@ async fn a_batch_gets_one_answer_per_tag_and_what_a_stopped_connector_leaves_is_
     switch.stop().await;
     drop(connector);
     let mut stopped = Vec::new();
-    while let Some((tag, reply)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap() {
-        let Reply::Reject(r) = reply else { panic!("tag {tag}: {reply:?}") };
-        assert_eq!(r.code, ErrorCode::T00_INTERNAL_ERROR);
-        stopped.push(tag);
+    while let Some(answers) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap() {
+        for (tag, reply) in answers {
+            let Reply::Reject(r) = reply else { panic!("tag {tag}: {reply:?}") };
+            assert_eq!(r.code, ErrorCode::T00_INTERNAL_ERROR);
+            stopped.push(tag);
+        }
     }
     fulfilled.extend(&stopped);
     fulfilled.sort();

@@ -231,6 +231,9 @@ enum Command {
     },
 }
 
+/// Where the answers to [`Connector::send_batch`] go: each with its Prepare's tag, in batches.
+pub type BatchAnswers = mpsc::UnboundedSender<Vec<(u64, Reply)>>;
+
 /// A handle to the connector. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Connector {
@@ -269,6 +272,7 @@ impl Connector {
 
     /// Sends Prepares from `account` without waiting for their answers: each comes back on `answers` with the tag
     /// it was sent with, exactly once (a connector that stops answers what is left T00, without `triggeredBy`).
+    /// Answers arrive in batches: those of one connector turn for one channel travel as one message.
     /// Waits only for room in the connector's queue (a large batch goes over in parts of 1,024); cancelling the
     /// wait answers what was not handed over T00. For in-process senders that keep many payments in flight
     /// (one message per 1,024 Prepares, no task or oneshot per Prepare); [`Connector::prepare`] is the
@@ -277,7 +281,7 @@ impl Connector {
         &self,
         account: AccountId,
         prepares: Vec<(u64, Prepare)>,
-        answers: &mpsc::UnboundedSender<(u64, Reply)>,
+        answers: &BatchAnswers,
     ) -> Result<(), ConnectorError> {
         // Every Prepare has its answer from here on: whatever is dropped unsent (this future cancelled while it
         // waits for room, a stopped connector) answers T00 as it goes.
@@ -448,6 +452,7 @@ pub fn register(
         peers: HashMap::default(),
         node_accounts: HashMap::default(),
         in_process: HashMap::default(),
+        tagged_answers: Vec::new(),
         undelivered: HashMap::default(),
         committed_tx,
         outcomes_tx,
@@ -504,16 +509,10 @@ enum Responder {
 #[derive(Debug)]
 struct TaggedAnswer {
     tag: u64,
-    to: Option<mpsc::UnboundedSender<(u64, Reply)>>,
+    to: Option<BatchAnswers>,
 }
 
 impl TaggedAnswer {
-    fn send(mut self, reply: Reply) {
-        if let Some(to) = self.to.take() {
-            let _ = to.send((self.tag, reply));
-        }
-    }
-
     fn stopped() -> Reject {
         Reject {
             code: ErrorCode::T00_INTERNAL_ERROR,
@@ -527,7 +526,7 @@ impl TaggedAnswer {
 impl Drop for TaggedAnswer {
     fn drop(&mut self) {
         if let Some(to) = self.to.take() {
-            let _ = to.send((self.tag, Reply::Reject(TaggedAnswer::stopped())));
+            let _ = to.send(vec![(self.tag, Reply::Reject(TaggedAnswer::stopped()))]);
         }
     }
 }
@@ -543,6 +542,8 @@ struct Actor {
     peers: HashMap<NodeId, PeerHandle>,
     node_accounts: HashMap<NodeId, AccountId>,
     in_process: HashMap<AccountId, EndpointQueue>,
+    /// Answers for batch senders, gathered during a turn per answer channel and sent at its end.
+    tagged_answers: Vec<(BatchAnswers, Vec<(u64, Reply)>)>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
     committed_tx: mpsc::UnboundedSender<Vec<Committed>>,
     outcomes_tx: mpsc::UnboundedSender<Outcomes>,
@@ -724,6 +725,9 @@ impl Actor {
                 break;
             }
         }
+        for (to, answers) in self.tagged_answers.drain(..) {
+            let _ = to.send(answers);
+        }
         self.store.commit(commits, &self.committed_tx);
     }
 
@@ -818,7 +822,7 @@ impl Actor {
             Responder::Local(tx, _) => {
                 let _ = tx.send(reply);
             }
-            Responder::Tagged(answer, _) => answer.send(reply),
+            Responder::Tagged(answer, _) => self.queue_tagged(answer, reply),
             Responder::Peer { node, request_id, reservation, expires_at, .. } => {
                 let frame = wire::frame(request_id, &reply);
                 let sent = match reservation {
@@ -831,6 +835,18 @@ impl Actor {
                     self.send_to_peer_later(node, frame, expires_at);
                 }
             }
+        }
+    }
+
+    /// Keeps a batch sender's answer for the end of the turn, with the others for the same channel. Only the
+    /// last few channels of the turn are looked through: a turn with answers for many senders sends some channels
+    /// more than one message, never a quadratic search.
+    fn queue_tagged(&mut self, mut answer: TaggedAnswer, reply: Reply) {
+        let Some(to) = answer.to.take() else { return };
+        let recent = self.tagged_answers.iter_mut().rev().take(8);
+        match recent.into_iter().find(|(tx, _)| tx.same_channel(&to)) {
+            Some((_, answers)) => answers.push((answer.tag, reply)),
+            None => self.tagged_answers.push((to, vec![(answer.tag, reply)])),
         }
     }
 
