@@ -54,7 +54,7 @@ mod send;
 mod status;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use bytes::Bytes;
 use slog::{Logger, debug};
@@ -91,9 +91,16 @@ enum State {
 pub(crate) struct Lifecycle {
     state: watch::Sender<State>,
     running: AtomicUsize,
+    /// Set once the state leaves `Open` (after it has): every send asks whether the connection is open, and a load
+    /// answers that without the watch's lock.
+    left_open: AtomicBool,
 }
 
 impl Lifecycle {
+    fn new(state: watch::Sender<State>, running: usize) -> Lifecycle {
+        Lifecycle { state, running: AtomicUsize::new(running), left_open: AtomicBool::new(false) }
+    }
+
     /// Records the first reason to close; later ones are ignored.
     fn close(&self, reason: CloseReason) {
         self.state.send_if_modified(|s| match s {
@@ -103,9 +110,13 @@ impl Lifecycle {
             }
             _ => false,
         });
+        self.left_open.store(true, Release);
     }
 
     pub(crate) fn reason(&self) -> Option<CloseReason> {
+        if !self.left_open.load(Acquire) {
+            return None;
+        }
         match &*self.state.borrow() {
             State::Open => None,
             State::Closing(r) | State::Closed(r) => Some(r.clone()),
@@ -126,6 +137,7 @@ impl Drop for TaskGuard {
                 };
                 *s = State::Closed(reason);
             });
+            self.0.left_open.store(true, Release);
         }
     }
 }
@@ -170,7 +182,7 @@ impl MConnection {
         let counters = Arc::new(Counters::new(channels, now));
         let signals = Arc::new(Signals::default());
         let (state, _) = watch::channel(State::Open);
-        let lifecycle = Arc::new(Lifecycle { state, running: AtomicUsize::new(2) });
+        let lifecycle = Arc::new(Lifecycle::new(state, 2));
         let (reader, writer) = conn.split();
 
         let (senders, send_rxs): (Vec<_>, Vec<_>) =

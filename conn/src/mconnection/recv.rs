@@ -9,6 +9,10 @@
 //! [`CloseReason::RecvQueueFull`]: the protocol has no per-channel flow control, and the alternatives are to stall
 //! every channel (a slow reactor would then make healthy peers time out, as in the reference implementations) or to
 //! drop messages that reactors expect to arrive.
+//!
+//! Messages completed by one read from the socket go to their channel's queue together (one queue operation and one
+//! update of the counters per channel and read, not per message); the consumer takes them one by one. A batch
+//! counts as queued until the consumer takes its first message.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -45,9 +49,11 @@ pub struct Incoming {
 #[derive(Debug)]
 pub struct ChannelReceiver {
     id: ChannelId,
-    rx: mpsc::UnboundedReceiver<Incoming>,
+    rx: mpsc::UnboundedReceiver<Vec<Incoming>>,
     counters: Arc<Counters>,
     index: usize,
+    /// The rest of the batch taken last.
+    batch: std::vec::IntoIter<Incoming>,
 }
 
 impl ChannelReceiver {
@@ -63,42 +69,61 @@ impl ChannelReceiver {
 
     /// Polls for the next message: `Ready(None)` once the connection has closed and the queue is empty.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
-        let polled = self.rx.poll_recv(cx);
-        if let Poll::Ready(Some(msg)) = &polled {
-            self.taken(msg);
+        loop {
+            if let Some(msg) = self.batch.next() {
+                return Poll::Ready(Some(msg));
+            }
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => self.take(batch),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
         }
-        polled
     }
 
     /// The next message if one is queued.
     pub fn try_recv(&mut self) -> Option<Incoming> {
-        let msg = self.rx.try_recv().ok()?;
-        self.taken(&msg);
-        Some(msg)
+        loop {
+            if let Some(msg) = self.batch.next() {
+                return Some(msg);
+            }
+            let batch = self.rx.try_recv().ok()?;
+            self.take(batch);
+        }
     }
 
-    fn taken(&self, msg: &Incoming) {
+    fn take(&mut self, batch: Vec<Incoming>) {
         let c = &self.counters.channels[self.index];
-        c.recv_queued_msgs.fetch_sub(1, Relaxed);
-        c.recv_queued_bytes.fetch_sub(msg.data.len() + MESSAGE_OVERHEAD, Relaxed);
+        let bytes: usize = batch.iter().map(|m| m.data.len() + MESSAGE_OVERHEAD).sum();
+        c.recv_queued_msgs.fetch_sub(batch.len(), Relaxed);
+        c.recv_queued_bytes.fetch_sub(bytes, Relaxed);
+        self.batch = batch.into_iter();
     }
 }
 
 /// Receive-side state of one channel.
 struct RecvChannel {
     recving: BytesMut,
-    tx: mpsc::UnboundedSender<Incoming>,
+    tx: mpsc::UnboundedSender<Vec<Incoming>>,
+    /// Messages completed by the current read, handed over together once it is decoded.
+    pending: Vec<Incoming>,
+    /// Their queue cost (length plus [`MESSAGE_OVERHEAD`] each).
+    pending_cost: usize,
 }
 
+/// The task's end of one channel's queue.
+pub(crate) type ChannelSender = mpsc::UnboundedSender<Vec<Incoming>>;
+
 /// Creates the per-channel queues: the task's ends and the consumers' ends.
-pub(crate) fn queues(counters: &Arc<Counters>) -> (Vec<mpsc::UnboundedSender<Incoming>>, Vec<ChannelReceiver>) {
+pub(crate) fn queues(counters: &Arc<Counters>) -> (Vec<ChannelSender>, Vec<ChannelReceiver>) {
     counters
         .channels
         .iter()
         .enumerate()
         .map(|(index, c)| {
             let (tx, rx) = mpsc::unbounded_channel();
-            (tx, ChannelReceiver { id: c.desc.id, rx, counters: counters.clone(), index })
+            let batch = Vec::new().into_iter();
+            (tx, ChannelReceiver { id: c.desc.id, rx, counters: counters.clone(), index, batch })
         })
         .unzip()
 }
@@ -127,14 +152,17 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
         counters: Arc<Counters>,
         signals: Arc<Signals>,
         bucket: TokenBucket,
-        senders: Vec<mpsc::UnboundedSender<Incoming>>,
+        senders: Vec<ChannelSender>,
     ) -> Self {
         let mut index = [None; 256];
         for (i, c) in counters.channels.iter().enumerate() {
             // At most 256 distinct channels, so i fits in a u8.
             index[usize::from(c.desc.id)] = Some(i as u8);
         }
-        let channels = senders.into_iter().map(|tx| RecvChannel { recving: BytesMut::new(), tx }).collect();
+        let channels = senders
+            .into_iter()
+            .map(|tx| RecvChannel { recving: BytesMut::new(), tx, pending: Vec::new(), pending_cost: 0 })
+            .collect();
         let (buf, read_at, crowded) = (BytesMut::new(), Instant::now(), false);
         Receiver { reader, limits, counters, signals, bucket, index, channels, buf, read_at, crowded }
     }
@@ -142,16 +170,21 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
     /// Reads and dispatches until the connection fails or the peer closes it.
     pub(crate) async fn run(mut self) -> CloseReason {
         loop {
-            loop {
+            let failed = loop {
                 match packet::decode(&self.limits, &mut self.buf) {
                     Ok(Some(p)) => {
                         if let Err(reason) = self.dispatch(p) {
-                            return reason;
+                            break Some(reason);
                         }
                     }
-                    Ok(None) => break,
-                    Err(e) => return e.into(),
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.into()),
                 }
+            };
+            // What was complete before a failure is still delivered, as it would have been one by one.
+            self.hand_over();
+            if let Some(reason) = failed {
+                return reason;
             }
             if std::mem::take(&mut self.crowded) {
                 tokio::task::yield_now().await;
@@ -203,22 +236,36 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
                     ch.recving.split().freeze()
                 };
                 let cost = msg.len() + MESSAGE_OVERHEAD;
-                let queued = counters.recv_queued_bytes.load(Relaxed);
+                let queued = counters.recv_queued_bytes.load(Relaxed) + ch.pending_cost;
                 if queued > 0 && queued + cost > counters.desc.recv_buffer_capacity {
                     return Err(CloseReason::RecvQueueFull(channel));
                 }
-                counters.recv_msgs.fetch_add(1, Relaxed);
-                counters.recv_bytes.fetch_add(msg.len() as u64, Relaxed);
-                counters.recv_queued_msgs.fetch_add(1, Relaxed);
-                counters.recv_queued_bytes.fetch_add(cost, Relaxed);
                 self.crowded |= (queued + cost) * 2 > counters.desc.recv_buffer_capacity;
-                if ch.tx.send(Incoming { data: msg, received_at: self.read_at }).is_err() {
-                    // The consumer dropped its receiver: it does not want this channel's messages.
-                    counters.recv_queued_msgs.fetch_sub(1, Relaxed);
-                    counters.recv_queued_bytes.fetch_sub(cost, Relaxed);
-                }
+                ch.pending.push(Incoming { data: msg, received_at: self.read_at });
+                ch.pending_cost += cost;
             }
         }
         Ok(())
+    }
+
+    /// Hands each channel's messages of this read to its queue, in one piece.
+    fn hand_over(&mut self) {
+        for (ch, counters) in self.channels.iter_mut().zip(&self.counters.channels) {
+            if ch.pending.is_empty() {
+                continue;
+            }
+            let (n, cost) = (ch.pending.len(), std::mem::take(&mut ch.pending_cost));
+            let bytes = cost - n * MESSAGE_OVERHEAD;
+            let batch = std::mem::replace(&mut ch.pending, Vec::with_capacity(n));
+            counters.recv_msgs.fetch_add(n as u64, Relaxed);
+            counters.recv_bytes.fetch_add(bytes as u64, Relaxed);
+            counters.recv_queued_msgs.fetch_add(n, Relaxed);
+            counters.recv_queued_bytes.fetch_add(cost, Relaxed);
+            if ch.tx.send(batch).is_err() {
+                // The consumer dropped its receiver: it does not want this channel's messages.
+                counters.recv_queued_msgs.fetch_sub(n, Relaxed);
+                counters.recv_queued_bytes.fetch_sub(cost, Relaxed);
+            }
+        }
     }
 }

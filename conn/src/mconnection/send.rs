@@ -1,7 +1,7 @@
 //! The send task: schedules packets across channels, keeps the connection alive, flushes on a throttle.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -57,7 +57,7 @@ impl Signals {
 
     /// Send what is queued, flush, then close.
     pub(crate) fn drain(&self) {
-        self.drain.store(true, Relaxed);
+        self.drain.store(true, SeqCst);
         self.wake.notify_one();
     }
 
@@ -70,14 +70,18 @@ impl Signals {
         self.permits.fetch_add(1, Relaxed);
     }
 
-    /// A reservation was used or dropped.
+    /// A reservation was used or dropped. Only a draining send task waits for that: it is woken only then. (A
+    /// release that sees no drain yet comes before the drain in the sequentially consistent order, so the task
+    /// that the drain wakes sees the release.)
     pub(crate) fn permit_released(&self) {
-        self.permits.fetch_sub(1, Relaxed);
-        self.wake.notify_one();
+        self.permits.fetch_sub(1, SeqCst);
+        if self.drain.load(SeqCst) {
+            self.wake.notify_one();
+        }
     }
 
     fn permits_outstanding(&self) -> bool {
-        self.permits.load(Relaxed) > 0
+        self.permits.load(SeqCst) > 0
     }
 }
 
