@@ -53,9 +53,19 @@ async fn metrics_are_scraped_and_parse_as_prometheus_text() {
     wait_logs(&mut a.logs, "ILP link up", 1).await;
     wait_logs(&mut b.logs, "ILP link up", 1).await;
 
-    let (status, text) = get(&url, "/metrics").await;
-    assert_eq!(status, 200);
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+    // Route exchange (channel 0x72) starts its first message once the link is up, on its own: scraped until that
+    // has gone out (bounded).
+    let mut tries = 0;
+    let (text, scrape) = loop {
+        let (status, text) = get(&url, "/metrics").await;
+        assert_eq!(status, 200);
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+        tries += 1;
+        if value(&scrape, "ledgerwire_channel_bytes_total", ("channel", "0x72")).unwrap_or(0.0) > 0.0 || tries == 200 {
+            break (text, scrape);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(value(&scrape, "ledgerwire_peers", ("direction", "inbound")), Some(1.0), "{text}");
     assert!(value(&scrape, "ledgerwire_channel_bytes_total", ("channel", "0x72")).unwrap_or(0.0) > 0.0, "{text}");
     assert_eq!(value(&scrape, "ledgerwire_ilp_balance", ("account", "b")), Some(0.0), "{text}");

@@ -23,10 +23,10 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use ledgerwire_conn::mconnection::{ChannelId, ChannelReceiver, CloseReason, Incoming, MConnection};
 use ledgerwire_types::NodeId;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::inbox::InboxSender;
 use crate::peer::{DisconnectReason, PeerHandle, PeerInfo};
 
 /// What a reactor hears from the switch.
@@ -57,9 +57,9 @@ pub enum ReactorEvent {
 
 /// A registered reactor's inbox, as the switch keeps it.
 #[derive(Clone, Debug)]
-pub(crate) struct Inbox {
+pub(crate) struct ReactorInbox {
     pub(crate) channels: Arc<[ChannelId]>,
-    pub(crate) tx: mpsc::Sender<ReactorEvent>,
+    pub(crate) tx: InboxSender,
 }
 
 /// What a delivery task leaves when it ends: the previous connection's task if it ended before that one had (its
@@ -81,7 +81,7 @@ impl Delivery {
         info: Arc<PeerInfo>,
         conn: Arc<MConnection>,
         receivers: Vec<ChannelReceiver>,
-        inboxes: &[Inbox],
+        inboxes: &[ReactorInbox],
         stop_reason: Arc<OnceLock<DisconnectReason>>,
         previous: Option<Delivery>,
     ) -> Delivery {
@@ -152,7 +152,7 @@ impl Delivery {
 /// One connection's events for one reactor. First waits for the previous connection's task (and whatever that one
 /// handed over); if this connection closes first, it hands that task over instead, unreported itself.
 async fn deliver(
-    inbox: mpsc::Sender<ReactorEvent>,
+    inbox: InboxSender,
     handle: PeerHandle,
     mut receivers: Vec<ChannelReceiver>,
     conn: Arc<MConnection>,
@@ -171,10 +171,18 @@ async fn deliver(
         _ = conn.closed() => return Unfinished(None),
     }
     let mut next = 0;
-    while let Some((channel, incoming)) = std::future::poll_fn(|cx| poll_any(&mut receivers, &mut next, cx)).await {
-        let Incoming { data, received_at } = incoming;
-        let event = ReactorEvent::Message { peer, channel, msg: data, received_at };
-        if inbox.send(event).await.is_err() {
+    let max_batch = inbox.max_batch();
+    while let Some(first) = std::future::poll_fn(|cx| poll_any(&mut receivers, &mut next, cx)).await {
+        // Whatever else is waiting goes along, in one batch (in order per channel).
+        let mut batch = Vec::with_capacity(max_batch);
+        let mut more = Some(first);
+        while let Some((channel, Incoming { data, received_at })) = more.take() {
+            batch.push(ReactorEvent::Message { peer, channel, msg: data, received_at });
+            if batch.len() < max_batch {
+                more = try_any(&mut receivers, &mut next);
+            }
+        }
+        if inbox.send_batch(batch).await.is_err() {
             return Unfinished(None);
         }
     }
@@ -204,4 +212,17 @@ fn poll_any(
         }
     }
     if open == 0 { Poll::Ready(None) } else { Poll::Pending }
+}
+
+/// The next message already queued on any of `receivers`, taking turns from `next` on; `None` if none is.
+fn try_any(receivers: &mut [ChannelReceiver], next: &mut usize) -> Option<(ChannelId, Incoming)> {
+    let n = receivers.len();
+    for k in 0..n {
+        let i = (*next + k) % n;
+        if let Some(msg) = receivers[i].try_recv() {
+            *next = (i + 1) % n;
+            return Some((receivers[i].id(), msg));
+        }
+    }
+    None
 }

@@ -87,6 +87,7 @@
 
 pub mod delivery;
 pub mod events;
+pub mod inbox;
 pub mod log_limit;
 pub mod node_info;
 pub mod peer;
@@ -97,6 +98,7 @@ pub mod transport;
 
 pub use delivery::ReactorEvent;
 pub use events::{EventItem, EventStream, SwitchEvent};
+pub use inbox::Inbox;
 pub use peer::{DisconnectReason, PeerHandle, PeerInfo, PeerSendError, Reservation};
 pub use pending::{PendingRequests, RequestId};
 pub use reactor::{ReactorContext, ReactorError, ReactorSwitch};

@@ -61,9 +61,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use ledgerwire_conn::mconnection::{ChannelDescriptor, ChannelId};
 use ledgerwire_types::{HostAddress, NetAddress, NodeId};
-use tokio::sync::mpsc;
 
 use crate::events::{EventStream, SwitchEvent};
+use crate::inbox::Inbox;
 use crate::node_info::NodeInfo;
 use crate::switch::{BroadcastReport, BuildError, ProbeError, Switch, SwitchBuilder, SwitchError};
 
@@ -75,7 +75,7 @@ pub struct ReactorContext {
     /// The reactor's name.
     pub name: String,
     /// Peer and message events, in order.
-    pub events: mpsc::Receiver<ReactorEvent>,
+    pub events: Inbox,
     /// Actions on the switch, scoped to the reactor's channels.
     pub switch: ReactorSwitch,
 }

@@ -117,7 +117,10 @@ async fn drive(connector: &Connector, account: AccountId, destination: Address, 
     let mut more = window() as u64;
     while (latencies.len() as u64) < n {
         let first = sent_at.len() as u64;
-        let batch: Vec<_> = (first..n.min(first + more)).map(|k| (k, bench_prepare(k, &destination))).collect();
+        // One clock read per batch, as for the latencies.
+        let expires_at = Timestamp::now().plus_ms(30_000);
+        let batch: Vec<_> =
+            (first..n.min(first + more)).map(|k| (k, bench_prepare(k, &destination, expires_at))).collect();
         if !batch.is_empty() {
             let now = Instant::now();
             sent_at.extend(std::iter::repeat_n(now, batch.len()));
@@ -150,10 +153,10 @@ async fn receive(mut receiver: Endpoint) {
 }
 
 /// A Prepare of 100 to `destination` whose fulfillment is `fulfillment(k)`.
-fn bench_prepare(k: u64, destination: &Address) -> Prepare {
+fn bench_prepare(k: u64, destination: &Address, expires_at: Timestamp) -> Prepare {
     Prepare {
         amount: 100,
-        expires_at: Timestamp::now().plus_ms(30_000),
+        expires_at,
         execution_condition: condition_of(&fulfillment(k)),
         destination: destination.clone(),
         data: Bytes::copy_from_slice(&k.to_be_bytes()),
@@ -256,8 +259,7 @@ fn core_windowed(n: u64, window: usize) -> f64 {
     let started = Instant::now();
     for k in 0..n + 2 * window as u64 {
         if k < n {
-            let prepare = bench_prepare(k, &destination);
-            core.prepare(now, &sender, k, Prepare { expires_at: now.plus_ms(30_000), ..prepare });
+            core.prepare(now, &sender, k, bench_prepare(k, &destination, now.plus_ms(30_000)));
         }
         if (open.len() >= window || k >= n)
             && let Some((id, k)) = open.pop_front()

@@ -163,11 +163,19 @@ async fn when_a_ring_node_fails_routes_move_to_the_other_side_without_loops_and_
         h.dedup();
         h
     });
+    // While routes converge, two neighbours can briefly point at each other (each has yet to hear the other's
+    // withdrawal): a packet caught in that loop loses a second of expiry per hop and ends R02 (about one run in
+    // fifteen), which is how ILP bounds transient loops. Converged routes have none (checked above).
     for (code, _) in results.iter().filter(|(c, _)| c.is_some()) {
         let code = code.unwrap();
         assert!(
-            [ErrorCode::F02_UNREACHABLE, ErrorCode::R00_TRANSFER_TIMED_OUT, ErrorCode::T01_PEER_UNREACHABLE]
-                .contains(&code),
+            [
+                ErrorCode::F02_UNREACHABLE,
+                ErrorCode::R00_TRANSFER_TIMED_OUT,
+                ErrorCode::T01_PEER_UNREACHABLE,
+                ErrorCode::R02_INSUFFICIENT_TIMEOUT
+            ]
+            .contains(&code),
             "a packet rejected with {code}"
         );
     }

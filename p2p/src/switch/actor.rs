@@ -21,7 +21,7 @@ use super::config::SwitchConfig;
 use super::core::{Action, Admitted, Candidate, ConnId, SwitchCore};
 use super::dial_queue::DialTarget;
 use super::handle::{Command, Connected, PeerTable, ProbeError, Shared};
-use crate::delivery::{Delivery, Inbox};
+use crate::delivery::{Delivery, ReactorInbox};
 use crate::events::SwitchEvent;
 use crate::log_limit::LogLimit;
 use crate::peer::{DisconnectReason, PeerInfo};
@@ -48,7 +48,7 @@ pub(crate) struct Actor {
     transport: Arc<Transport>,
     core: SwitchCore,
     config: SwitchConfig,
-    inboxes: Vec<Inbox>,
+    inboxes: Vec<ReactorInbox>,
     descriptors: Vec<ChannelDescriptor>,
     live: HashMap<ConnId, Live>,
     /// Each peer's latest delivery: the next connection's delivery waits for it, so reactors hear `PeerDown` before
@@ -73,7 +73,7 @@ impl Actor {
         shared: Arc<Shared>,
         transport: Arc<Transport>,
         config: SwitchConfig,
-        inboxes: Vec<Inbox>,
+        inboxes: Vec<ReactorInbox>,
         descriptors: Vec<ChannelDescriptor>,
         cmd_rx: mpsc::Receiver<Command>,
         events: broadcast::Sender<SwitchEvent>,

@@ -13,8 +13,9 @@ use tokio::sync::{broadcast, mpsc};
 use super::actor::Actor;
 use super::config::{SwitchConfig, SwitchConfigError};
 use super::handle::{Command, Lifecycle, Running, Shared, Switch};
-use crate::delivery::{Inbox, ReactorEvent};
+use crate::delivery::ReactorInbox;
 use crate::events::{EVENT_BUFFER, SwitchEvent};
+use crate::inbox::{self, Inbox};
 use crate::node_info::{MAX_CHANNELS, MAX_NODE_INFO_SIZE, NodeInfo, NodeInfoError};
 use crate::transport::Transport;
 
@@ -59,7 +60,7 @@ pub struct SwitchBuilder {
     profile: WireProfile,
     config: SwitchConfig,
     logger: Logger,
-    inboxes: Vec<Inbox>,
+    inboxes: Vec<ReactorInbox>,
     descriptors: Vec<ChannelDescriptor>,
     owner: HashMap<ChannelId, String>,
     handle: Switch,
@@ -115,7 +116,7 @@ impl SwitchBuilder {
         name: &str,
         channels: &[ChannelDescriptor],
         inbox_capacity: usize,
-    ) -> Result<mpsc::Receiver<ReactorEvent>, BuildError> {
+    ) -> Result<Inbox, BuildError> {
         for c in channels {
             if let Some(first) = self.owner.get(&c.id) {
                 return Err(BuildError::ChannelTaken { channel: c.id, first: first.clone(), second: name.into() });
@@ -124,9 +125,9 @@ impl SwitchBuilder {
         for c in channels {
             self.owner.insert(c.id, name.into());
         }
-        let (tx, rx) = mpsc::channel(inbox_capacity.max(1));
+        let (tx, rx) = inbox::inbox(inbox_capacity);
         self.descriptors.extend_from_slice(channels);
-        self.inboxes.push(Inbox { channels: channels.iter().map(|c| c.id).collect::<Vec<_>>().into(), tx });
+        self.inboxes.push(ReactorInbox { channels: channels.iter().map(|c| c.id).collect::<Vec<_>>().into(), tx });
         Ok(rx)
     }
 

@@ -466,8 +466,13 @@ fn apply_deltas(
     }
     for (account, delta) in deltas {
         // Checked above: cannot overflow.
-        let value = running(balances, touched, account)? + *delta;
-        touched.insert(account.clone(), value);
+        match touched.get_mut(account) {
+            Some(value) => *value += *delta,
+            None => {
+                let value = running(balances, touched, account)? + *delta;
+                touched.insert(account.clone(), value);
+            }
+        }
     }
     Ok(())
 }
