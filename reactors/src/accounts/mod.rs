@@ -21,6 +21,7 @@ pub const MAX_ACCOUNT_ID_LEN: usize = 64;
 pub struct AccountId(Arc<str>);
 
 impl PartialEq for AccountId {
+    #[inline]
     fn eq(&self, other: &AccountId) -> bool {
         // IDs compared on the forwarding path are mostly clones of one another: the pointer answers first.
         Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
@@ -29,6 +30,7 @@ impl PartialEq for AccountId {
 
 // Equal IDs have equal text, so hashing the text agrees with `eq`.
 impl std::hash::Hash for AccountId {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.0.hash(state);
     }

@@ -453,6 +453,7 @@ pub fn register(
         node_accounts: HashMap::default(),
         in_process: HashMap::default(),
         tagged_answers: Vec::new(),
+        turn_commits: Vec::new(),
         undelivered: HashMap::default(),
         committed_tx,
         outcomes_tx,
@@ -544,6 +545,8 @@ struct Actor {
     in_process: HashMap<AccountId, EndpointQueue>,
     /// Answers for batch senders, gathered during a turn per answer channel and sent at its end.
     tagged_answers: Vec<(BatchAnswers, Vec<(u64, Reply)>)>,
+    /// Balance changes of this turn, sent to the store in one message at its end.
+    turn_commits: Vec<BalanceCommit>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
     committed_tx: mpsc::UnboundedSender<Vec<Committed>>,
     outcomes_tx: mpsc::UnboundedSender<Outcomes>,
@@ -597,6 +600,7 @@ impl Actor {
                     }
                     for ev in events.drain(..) {
                         self.on_reactor_event(ev);
+                        self.drain_actions();
                     }
                 },
                 cmd = commands.recv(), if commands_open => match cmd {
@@ -692,6 +696,7 @@ impl Actor {
                 error!(self.logger, "cannot make a balance change durable; the Fulfill becomes T00"; "error" => %e);
             }
             self.core.committed(c.id, c.result.is_ok());
+            self.drain_actions();
         }
     }
 
@@ -703,22 +708,15 @@ impl Actor {
                 }
                 Err(reason) => self.core.send_failed(id, &reason),
             }
+            self.drain_actions();
         }
     }
 
     /// Carries out what the core asked for. The balance changes of one turn go to the store as one message (and
     /// come back as one): the store writes them in one transaction anyway.
     fn carry_out(&mut self) {
-        let mut commits = Vec::new();
         loop {
-            while let Some(action) = self.core.poll_action() {
-                match action {
-                    Action::Forward { to, id, prepare } => self.forward(to, id, prepare),
-                    Action::Respond { id, reply } => self.respond(id, reply),
-                    Action::Commit { id, deltas } => commits.push(BalanceCommit { id, deltas }),
-                    Action::Event(e) => self.on_forwarding_event(e),
-                }
-            }
+            self.drain_actions();
             // The turn's Prepares for in-process endpoints go over together; those an endpoint can no longer
             // take are rejected, which may be more to carry out.
             if !self.flush_endpoints() {
@@ -728,7 +726,21 @@ impl Actor {
         for (to, answers) in self.tagged_answers.drain(..) {
             let _ = to.send(answers);
         }
-        self.store.commit(commits, &self.committed_tx);
+        self.store.commit(std::mem::take(&mut self.turn_commits), &self.committed_tx);
+    }
+
+    /// Does what the core has asked for so far, keeping what goes out once per turn (balance changes, Prepares for
+    /// endpoints, batch answers) for [`Actor::carry_out`]. Called after each packet, so the core's queue of actions
+    /// stays a few entries long (hot in the cache) however many packets a turn takes in.
+    fn drain_actions(&mut self) {
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::Forward { to, id, prepare } => self.forward(to, id, prepare),
+                Action::Respond { id, reply } => self.respond(id, reply),
+                Action::Commit { id, deltas } => self.turn_commits.push(BalanceCommit { id, deltas }),
+                Action::Event(e) => self.on_forwarding_event(e),
+            }
+        }
     }
 
     /// Hands each in-process endpoint the Prepares of this turn. True if some could not be delivered (their
@@ -988,6 +1000,7 @@ impl Actor {
                 let (since, now) = self.turn_now();
                 for (answer, prepare) in prepares {
                     self.core.prepare(now, &account, Responder::Tagged(answer, since), prepare);
+                    self.drain_actions();
                 }
             }
             Command::AddAccount { spec, source, reply } => {
