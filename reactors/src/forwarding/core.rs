@@ -582,7 +582,7 @@ impl<T> Forwarder<T> {
                 Reject::new(ErrorCode::F01_INVALID_PACKET, &us, "packet data does not start with ECHO prefix.");
             return self.finish_locally(key, Reply::Reject(reject));
         }
-        match self.route(now, &account, &prepare) {
+        match self.route(now, &account, prepare) {
             Ok((to, forwarded)) => self.forward(key, to, forwarded),
             Err(reject) => self.finish_locally(key, Reply::Reject(reject)),
         }
@@ -642,7 +642,7 @@ impl<T> Forwarder<T> {
     }
 
     /// Routing, rate and expiry: the next hop and the Prepare to send it.
-    fn route(&mut self, now: Timestamp, from: &Account, prepare: &Prepare) -> Result<(AccountId, Prepare), Reject> {
+    fn route(&mut self, now: Timestamp, from: &Account, prepare: Prepare) -> Result<(AccountId, Prepare), Reject> {
         let us = &self.config.address;
         let to = self
             .routes
@@ -684,7 +684,7 @@ impl<T> Forwarder<T> {
             self.config.max_hold_time_ms,
             us,
         )?;
-        Ok((to, Prepare { amount, expires_at, ..prepare.clone() }))
+        Ok((to, Prepare { amount, expires_at, ..prepare }))
     }
 
     fn forward(&mut self, key: InboundKey, to: AccountId, prepare: Prepare) {

@@ -126,7 +126,9 @@ impl EndpointQueue {
         if self.pending.is_empty() {
             return Vec::new();
         }
-        let batch = std::mem::take(&mut self.pending);
+        // The next turn's vector starts with room for as many as this one had.
+        let room = self.pending.len();
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(room));
         self.queued.fetch_add(batch.len(), Ordering::Relaxed);
         match self.tx.send(batch) {
             Ok(()) => Vec::new(),

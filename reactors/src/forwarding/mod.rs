@@ -453,6 +453,7 @@ pub fn register(
         node_accounts: HashMap::default(),
         in_process: HashMap::default(),
         tagged_answers: Vec::new(),
+        tagged_room: 16,
         turn_commits: Vec::new(),
         undelivered: HashMap::default(),
         committed_tx,
@@ -545,6 +546,8 @@ struct Actor {
     in_process: HashMap<AccountId, EndpointQueue>,
     /// Answers for batch senders, gathered during a turn per answer channel and sent at its end.
     tagged_answers: Vec<(BatchAnswers, Vec<(u64, Reply)>)>,
+    /// Room a new vector of batch answers starts with.
+    tagged_room: usize,
     /// Balance changes of this turn, sent to the store in one message at its end.
     turn_commits: Vec<BalanceCommit>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
@@ -724,6 +727,7 @@ impl Actor {
             }
         }
         for (to, answers) in self.tagged_answers.drain(..) {
+            self.tagged_room = answers.len().clamp(16, PREPARES_PER_TURN);
             let _ = to.send(answers);
         }
         self.store.commit(std::mem::take(&mut self.turn_commits), &self.committed_tx);
@@ -858,7 +862,12 @@ impl Actor {
         let recent = self.tagged_answers.iter_mut().rev().take(8);
         match recent.into_iter().find(|(tx, _)| tx.same_channel(&to)) {
             Some((_, answers)) => answers.push((answer.tag, reply)),
-            None => self.tagged_answers.push((to, vec![(answer.tag, reply)])),
+            None => {
+                // Room for as many as the last turn had (growing a vector of answers by doubling copies them).
+                let mut answers = Vec::with_capacity(self.tagged_room);
+                answers.push((answer.tag, reply));
+                self.tagged_answers.push((to, answers));
+            }
         }
     }
 
