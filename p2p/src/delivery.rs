@@ -171,18 +171,19 @@ async fn deliver(
         _ = conn.closed() => return Unfinished(None),
     }
     let mut next = 0;
-    let max_batch = inbox.max_batch();
     while let Some(first) = std::future::poll_fn(|cx| poll_any(&mut receivers, &mut next, cx)).await {
-        // Whatever else is waiting goes along, in one batch (in order per channel).
-        let mut batch = Vec::with_capacity(max_batch);
+        // Room first (waiting with this one message, as a single send would), then as many waiting messages as it
+        // holds go along in one batch (in order per channel): the rest stay in their byte-bounded receive queues.
+        let Ok(room) = inbox.room().await else { return Unfinished(None) };
+        let mut batch = Vec::with_capacity(room.len().min(8));
         let mut more = Some(first);
         while let Some((channel, Incoming { data, received_at })) = more.take() {
             batch.push(ReactorEvent::Message { peer, channel, msg: data, received_at });
-            if batch.len() < max_batch {
+            if batch.len() < room.len() {
                 more = try_any(&mut receivers, &mut next);
             }
         }
-        if inbox.send_batch(batch).await.is_err() {
+        if room.send(batch).is_err() {
             return Unfinished(None);
         }
     }

@@ -1,9 +1,12 @@
 //! A reactor's inbox: its events in order, bounded in events, carried in batches.
 //!
-//! The delivery task of a connection hands over every message that is waiting for the reactor at once (one queue
-//! operation and one acquisition of room per batch, not per message); the reactor still takes events one by one
-//! ([`Inbox::recv`]) or as many as it likes ([`Inbox::recv_many`]). Room is counted in events: at most the
-//! reactor's `inbox_capacity` wait in the inbox, plus the rest of the batch the reactor is taking from.
+//! The delivery task of a connection first takes room in the inbox (it waits for one event's worth, and takes
+//! whatever more is free, up to 64), then as many waiting messages as that room holds, and hands them over as one
+//! queue entry: one queue operation and one acquisition of room per batch, not per message, and no message leaves
+//! its connection's receive queue before there is room for it (beyond the one the task waits with, as before). The
+//! reactor still takes events one by one ([`Inbox::recv`]) or as many as it likes ([`Inbox::recv_many`]). Room is
+//! counted in events: at most the reactor's `inbox_capacity` wait in the inbox, plus the rest of the batch the
+//! reactor is taking from.
 
 use std::sync::Arc;
 
@@ -101,25 +104,53 @@ impl Drop for Inbox {
 impl InboxSender {
     /// Queues one event, waiting for room. Cancel-safe (nothing is taken until the event is queued).
     pub(crate) async fn send(&self, event: ReactorEvent) -> Result<(), InboxClosed> {
-        self.send_batch(vec![event]).await
+        self.room().await?.send(vec![event])
     }
 
-    /// Queues events in one piece, waiting for room for all of them. Cancel-safe for batches of at most
-    /// [`InboxSender::max_batch`] events; larger ones go in parts of that size.
-    pub(crate) async fn send_batch(&self, mut events: Vec<ReactorEvent>) -> Result<(), InboxClosed> {
-        while !events.is_empty() {
-            let rest = events.split_off(events.len().min(self.max_batch()));
-            // At most MAX_BATCH: fits a u32.
-            let permits = self.room.acquire_many(events.len() as u32).await.map_err(|_| InboxClosed)?;
-            permits.forget();
-            self.tx.send(std::mem::replace(&mut events, rest)).map_err(|_| InboxClosed)?;
+    /// Room for at least one event: waits for one, then takes whatever more is free, up to 64 in all. Cancel-safe;
+    /// room not used is given back.
+    pub(crate) async fn room(&self) -> Result<Room<'_>, InboxClosed> {
+        self.room.acquire().await.map_err(|_| InboxClosed)?.forget();
+        let more = self.room.available_permits().min(MAX_BATCH.min(self.capacity) - 1);
+        // At most MAX_BATCH: fits a u32. Another sender may have taken them meanwhile: then only the one.
+        let more = match self.room.try_acquire_many(more as u32) {
+            Ok(permits) => {
+                permits.forget();
+                more
+            }
+            Err(_) => 0,
+        };
+        Ok(Room { sender: self, n: 1 + more })
+    }
+}
+
+/// Room taken in an inbox, for [`Room::len`] events.
+#[derive(Debug)]
+pub(crate) struct Room<'a> {
+    sender: &'a InboxSender,
+    n: usize,
+}
+
+impl Room<'_> {
+    /// Events it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Queues `events` (at most [`Room::len`]; any beyond are dropped) and gives the rest of the room back.
+    pub(crate) fn send(mut self, mut events: Vec<ReactorEvent>) -> Result<(), InboxClosed> {
+        events.truncate(self.n);
+        self.n -= events.len();
+        if events.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.sender.tx.send(events).map_err(|_| InboxClosed)
     }
+}
 
-    /// The most events one batch may carry.
-    pub(crate) fn max_batch(&self) -> usize {
-        MAX_BATCH.min(self.capacity)
+impl Drop for Room<'_> {
+    fn drop(&mut self) {
+        self.sender.room.add_permits(self.n);
     }
 }
 
@@ -144,7 +175,7 @@ mod tests {
     #[tokio::test]
     async fn events_come_out_one_by_one_in_order_across_batches() {
         let (tx, mut rx) = inbox(16);
-        tx.send_batch(vec![down(1), down(2), down(3)]).await.unwrap();
+        tx.room().await.unwrap().send(vec![down(1), down(2), down(3)]).unwrap();
         tx.send(down(4)).await.unwrap();
         let mut seen = Vec::new();
         for _ in 0..4 {
@@ -158,8 +189,8 @@ mod tests {
     #[tokio::test]
     async fn recv_many_takes_what_waits_up_to_the_limit_without_waiting_for_more() {
         let (tx, mut rx) = inbox(16);
-        tx.send_batch(vec![down(1), down(2), down(3)]).await.unwrap();
-        tx.send_batch(vec![down(4), down(5)]).await.unwrap();
+        tx.room().await.unwrap().send(vec![down(1), down(2), down(3)]).unwrap();
+        tx.room().await.unwrap().send(vec![down(4), down(5)]).unwrap();
         let mut buffer = Vec::new();
         assert_eq!(rx.recv_many(&mut buffer, 4).await, 4);
         assert_eq!(rx.recv_many(&mut buffer, 4).await, 1, "one was left; it does not wait for more");
@@ -169,11 +200,26 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_full_inbox_holds_the_sender_until_the_reactor_takes_events() {
         let (tx, mut rx) = inbox(2);
-        tx.send_batch(vec![down(1), down(2)]).await.unwrap();
+        let room = tx.room().await.unwrap();
+        assert_eq!(room.len(), 2, "what is free is taken");
+        room.send(vec![down(1), down(2)]).unwrap();
         let blocked = tokio::time::timeout(std::time::Duration::from_secs(5), tx.send(down(3))).await;
         assert!(blocked.is_err(), "no room: the third waits");
         assert_eq!(tag(&rx.recv().await.unwrap()), "1");
         tx.send(down(3)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn room_not_used_is_given_back() {
+        let (tx, mut rx) = inbox(4);
+        let room = tx.room().await.unwrap();
+        assert_eq!(room.len(), 4);
+        room.send(vec![down(1)]).unwrap();
+        let room = tx.room().await.unwrap();
+        assert_eq!(room.len(), 3, "three left while one waits");
+        drop(room);
+        assert_eq!(tag(&rx.recv().await.unwrap()), "1");
+        assert_eq!(tx.room().await.unwrap().len(), 4, "all of it back");
     }
 
     #[tokio::test(start_paused = true)]

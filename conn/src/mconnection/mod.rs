@@ -103,14 +103,15 @@ impl Lifecycle {
 
     /// Records the first reason to close; later ones are ignored.
     fn close(&self, reason: CloseReason) {
+        // The flag is set under the watch's lock, with the state: whoever sees the new state sees the flag.
         self.state.send_if_modified(|s| match s {
             State::Open => {
                 *s = State::Closing(reason);
+                self.left_open.store(true, Release);
                 true
             }
             _ => false,
         });
-        self.left_open.store(true, Release);
     }
 
     pub(crate) fn reason(&self) -> Option<CloseReason> {
@@ -136,8 +137,8 @@ impl Drop for TaskGuard {
                     State::Closing(r) | State::Closed(r) => r.clone(),
                 };
                 *s = State::Closed(reason);
+                self.0.left_open.store(true, Release);
             });
-            self.0.left_open.store(true, Release);
         }
     }
 }
@@ -285,7 +286,16 @@ impl MConnection {
         let i = self.channel_index(channel)?;
         self.accepting()?;
         match self.senders[i].clone().try_reserve_owned() {
-            Ok(permit) => Ok(SendPermit::new(permit, channel, self.signals.clone(), self.lifecycle.clone())),
+            Ok(permit) => {
+                let permit = SendPermit::new(permit, channel, self.signals.clone(), self.lifecycle.clone());
+                // A graceful close that began meanwhile may already have counted the reservations and be closing:
+                // this one is refused rather than left with nowhere to go (dropping it gives the slot back).
+                if self.signals.draining_now() {
+                    drop(permit);
+                    return Err(self.closed_error());
+                }
+                Ok(permit)
+            }
             Err(mpsc::error::TrySendError::Full(_)) => Err(SendError::QueueFull(channel)),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(self.closed_error()),
         }

@@ -67,7 +67,13 @@ impl Signals {
 
     /// A reservation was taken.
     pub(crate) fn permit_taken(&self) {
-        self.permits.fetch_add(1, Relaxed);
+        self.permits.fetch_add(1, SeqCst);
+    }
+
+    /// Whether a drain has begun, read in the same sequentially consistent order as [`Signals::permit_taken`]: a
+    /// reservation taken and then checked against this either counts for the drain or sees it.
+    pub(crate) fn draining_now(&self) -> bool {
+        self.drain.load(SeqCst)
     }
 
     /// A reservation was used or dropped. Only a draining send task waits for that: it is woken only then. (A

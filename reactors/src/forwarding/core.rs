@@ -26,7 +26,7 @@ use crate::ilp::{Address, Condition, ErrorCode, Fulfill, PEER_PROTOCOL_CONDITION
 /// that Prepare's [`Action::Respond`]; a driver may hand in anything else that tells it how to answer (the
 /// connector hands in the answer's channel itself, so it needs no map of its own).
 pub type InboundId = u64;
-/// The ID the core gives a Prepare it forwards (unique within a run, below 2^63).
+/// The ID the core gives a Prepare it forwards (below 2^63; not given again for 2^39 forwarded Prepares).
 pub type OutboundId = u64;
 /// The core's own key of an inbound Prepare it holds.
 type InboundKey = u64;

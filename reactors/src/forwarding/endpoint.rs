@@ -23,14 +23,18 @@ pub struct IncomingPrepare {
     /// The Prepare.
     pub prepare: Prepare,
     pub(super) id: OutboundId,
+    /// The account it was forwarded to (an answer is taken only from the account a Prepare went to, so it travels
+    /// with the Prepare: any [`Replier`] of the connector answers it right).
+    pub(super) account: AccountId,
 }
 
-/// Answers of one endpoint, as they go back to the connector.
+/// The answer to one forwarded Prepare, as it goes back to the connector (in batches).
 #[derive(Debug)]
-pub(super) struct Outcomes {
+pub(super) struct Outcome {
     pub(super) account: AccountId,
-    /// Per forwarded Prepare: its answer, or why it could not be delivered.
-    pub(super) results: Vec<(OutboundId, Result<Reply, String>)>,
+    pub(super) id: OutboundId,
+    /// Its answer, or why it could not be delivered.
+    pub(super) result: Result<Reply, String>,
 }
 
 /// The application's side of an in-process endpoint.
@@ -69,8 +73,7 @@ impl Endpoint {
 /// Answers an endpoint's Prepares; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Replier {
-    account: AccountId,
-    outcomes: mpsc::UnboundedSender<Outcomes>,
+    outcomes: mpsc::UnboundedSender<Vec<Outcome>>,
 }
 
 impl Replier {
@@ -81,9 +84,10 @@ impl Replier {
 
     /// Answers many Prepares in one message to the connector.
     pub fn reply_all(&self, replies: impl IntoIterator<Item = (IncomingPrepare, Reply)>) {
-        let results: Vec<_> = replies.into_iter().map(|(incoming, reply)| (incoming.id, Ok(reply))).collect();
+        let results: Vec<_> =
+            replies.into_iter().map(|(i, reply)| Outcome { account: i.account, id: i.id, result: Ok(reply) }).collect();
         if !results.is_empty() {
-            let _ = self.outcomes.send(Outcomes { account: self.account.clone(), results });
+            let _ = self.outcomes.send(results);
         }
     }
 }
@@ -99,25 +103,21 @@ pub(super) struct EndpointQueue {
 }
 
 impl EndpointQueue {
-    /// A new endpoint for `account` holding at most `capacity` Prepares not yet taken; its answers go to
-    /// `outcomes`.
-    pub(super) fn open(
-        account: AccountId,
-        capacity: usize,
-        outcomes: mpsc::UnboundedSender<Outcomes>,
-    ) -> (EndpointQueue, Endpoint) {
+    /// A new endpoint holding at most `capacity` Prepares not yet taken; its answers go to `outcomes`.
+    pub(super) fn open(capacity: usize, outcomes: mpsc::UnboundedSender<Vec<Outcome>>) -> (EndpointQueue, Endpoint) {
         let (tx, prepares) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let queue = EndpointQueue { tx, queued: queued.clone(), capacity: capacity.max(1), pending: Vec::new() };
-        (queue, Endpoint { prepares, queued, replier: Replier { account, outcomes } })
+        (queue, Endpoint { prepares, queued, replier: Replier { outcomes } })
     }
 
-    /// Queues a Prepare for the end of the turn, or gives it back when the endpoint holds `capacity` already.
-    pub(super) fn push(&mut self, prepare: Prepare, id: OutboundId) -> Result<(), &'static str> {
+    /// Queues a Prepare forwarded to `account` for the end of the turn, or refuses it when the endpoint holds
+    /// `capacity` already.
+    pub(super) fn push(&mut self, prepare: Prepare, id: OutboundId, account: AccountId) -> Result<(), &'static str> {
         if self.queued.load(Ordering::Relaxed) + self.pending.len() >= self.capacity {
             return Err("the endpoint's queue is full");
         }
-        self.pending.push(IncomingPrepare { prepare, id });
+        self.pending.push(IncomingPrepare { prepare, id, account });
         Ok(())
     }
 
@@ -155,6 +155,10 @@ mod tests {
     use super::*;
     use crate::ilp::{Address, Fulfill, Timestamp};
 
+    fn app() -> AccountId {
+        AccountId::new("app").unwrap()
+    }
+
     fn prepare() -> Prepare {
         Prepare {
             amount: 1,
@@ -168,43 +172,43 @@ mod tests {
     #[tokio::test]
     async fn a_turns_prepares_arrive_as_one_batch_and_count_against_the_capacity_until_taken() {
         let (outcomes, _rx) = mpsc::unbounded_channel();
-        let (mut queue, mut endpoint) = EndpointQueue::open(AccountId::new("app").unwrap(), 3, outcomes);
+        let (mut queue, mut endpoint) = EndpointQueue::open(3, outcomes);
         for id in 1..=3 {
-            queue.push(prepare(), id).unwrap();
+            queue.push(prepare(), id, app()).unwrap();
         }
-        assert!(queue.push(prepare(), 4).is_err(), "a fourth is over the capacity");
+        assert!(queue.push(prepare(), 4, app()).is_err(), "a fourth is over the capacity");
         assert!(queue.flush().is_empty());
-        assert!(queue.push(prepare(), 5).is_err(), "handed over but not taken still counts");
+        assert!(queue.push(prepare(), 5, app()).is_err(), "handed over but not taken still counts");
         let batch = endpoint.recv().await.unwrap();
         assert_eq!(batch.iter().map(|i| i.id).collect::<Vec<_>>(), [1, 2, 3]);
-        queue.push(prepare(), 6).unwrap();
+        queue.push(prepare(), 6, app()).unwrap();
     }
 
     #[tokio::test]
     async fn answers_go_back_in_one_message_with_the_account() {
         let (outcomes, mut rx) = mpsc::unbounded_channel();
-        let (mut queue, mut endpoint) = EndpointQueue::open(AccountId::new("app").unwrap(), 8, outcomes);
-        queue.push(prepare(), 7).unwrap();
-        queue.push(prepare(), 8).unwrap();
+        let (mut queue, mut endpoint) = EndpointQueue::open(8, outcomes);
+        queue.push(prepare(), 7, app()).unwrap();
+        queue.push(prepare(), 8, app()).unwrap();
         queue.flush();
         let batch = endpoint.recv().await.unwrap();
         let fulfill = Reply::Fulfill(Fulfill { fulfillment: [1; 32], data: bytes::Bytes::new() });
         endpoint.reply_all(batch.into_iter().map(|i| (i, fulfill.clone())));
         let o = rx.try_recv().unwrap();
-        assert_eq!(o.account.as_str(), "app");
-        assert_eq!(o.results.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [7, 8]);
+        assert!(o.iter().all(|o| o.account.as_str() == "app"));
+        assert_eq!(o.iter().map(|o| o.id).collect::<Vec<_>>(), [7, 8]);
         assert!(rx.try_recv().is_err(), "one message for the whole batch");
     }
 
     #[test]
     fn prepares_for_a_dropped_endpoint_come_back_as_undeliverable() {
         let (outcomes, _rx) = mpsc::unbounded_channel();
-        let (mut queue, endpoint) = EndpointQueue::open(AccountId::new("app").unwrap(), 8, outcomes);
+        let (mut queue, endpoint) = EndpointQueue::open(8, outcomes);
         drop(endpoint);
         assert!(queue.is_closed());
-        queue.push(prepare(), 9).unwrap();
+        queue.push(prepare(), 9, app()).unwrap();
         assert_eq!(queue.flush(), [9]);
-        queue.push(prepare(), 10).unwrap();
+        queue.push(prepare(), 10, app()).unwrap();
         assert!(queue.has_pending());
     }
 }

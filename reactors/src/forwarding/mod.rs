@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use self::core::{AccountStats, Action, BalanceView, Forwarder, ForwarderConfig, ForwardingEvent, OutboundId};
 pub use self::endpoint::{Endpoint, IncomingPrepare, Replier};
-use self::endpoint::{EndpointQueue, Outcomes};
+use self::endpoint::{EndpointQueue, Outcome};
 use self::routing::Route;
 use self::wire::IlpFrame;
 use crate::accounts::store::{
@@ -272,7 +272,8 @@ impl Connector {
 
     /// Sends Prepares from `account` without waiting for their answers: each comes back on `answers` with the tag
     /// it was sent with, exactly once (a connector that stops answers what is left T00, without `triggeredBy`).
-    /// Answers arrive in batches: those of one connector turn for one channel travel as one message.
+    /// Answers arrive in batches: those of one connector turn for one channel usually travel as one message (a turn
+    /// that answers more than eight senders may send a channel a few).
     /// Waits only for room in the connector's queue (a large batch goes over in parts of 1,024); cancelling the
     /// wait answers what was not handed over T00. For in-process senders that keep many payments in flight
     /// (one message per 1,024 Prepares, no task or oneshot per Prepare); [`Connector::prepare`] is the
@@ -552,7 +553,7 @@ struct Actor {
     turn_commits: Vec<BalanceCommit>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
     committed_tx: mpsc::UnboundedSender<Vec<Committed>>,
-    outcomes_tx: mpsc::UnboundedSender<Outcomes>,
+    outcomes_tx: mpsc::UnboundedSender<Vec<Outcome>>,
     http: HttpClient,
     events: broadcast::Sender<IlpEvent>,
     credentials: watch::Sender<Arc<Credentials>>,
@@ -571,13 +572,23 @@ struct Actor {
     settlements_logged: LogLimit,
 }
 
+impl Drop for Actor {
+    fn drop(&mut self) {
+        // Answers already gathered for batch senders go out even if the turn never ended (a panic unwinding):
+        // they are owed exactly once, and they no longer answer T00 by themselves.
+        for (to, answers) in self.tagged_answers.drain(..) {
+            let _ = to.send(answers);
+        }
+    }
+}
+
 impl Actor {
     async fn run(
         mut self,
         mut ctx: ReactorContext,
         mut commands: mpsc::Receiver<Command>,
         mut committed: mpsc::UnboundedReceiver<Vec<Committed>>,
-        mut outcomes: mpsc::UnboundedReceiver<Outcomes>,
+        mut outcomes: mpsc::UnboundedReceiver<Vec<Outcome>>,
         mut learned: mpsc::UnboundedReceiver<Vec<(String, Option<AccountId>)>>,
     ) {
         let mut timer = Timer::new();
@@ -703,13 +714,13 @@ impl Actor {
         }
     }
 
-    fn on_outcome(&mut self, o: Outcomes) {
-        for (id, result) in o.results {
-            match result {
+    fn on_outcome(&mut self, outcomes: Vec<Outcome>) {
+        for o in outcomes {
+            match o.result {
                 Ok(reply) => {
-                    self.core.reply(&o.account, id, reply);
+                    self.core.reply(&o.account, o.id, reply);
                 }
-                Err(reason) => self.core.send_failed(id, &reason),
+                Err(reason) => self.core.send_failed(o.id, &reason),
             }
             self.drain_actions();
         }
@@ -726,8 +737,11 @@ impl Actor {
                 break;
             }
         }
+        let busiest = self.tagged_answers.iter().map(|(_, a)| a.len()).max();
+        if let Some(n) = busiest {
+            self.tagged_room = n.clamp(16, PREPARES_PER_TURN);
+        }
         for (to, answers) in self.tagged_answers.drain(..) {
-            self.tagged_room = answers.len().clamp(16, PREPARES_PER_TURN);
             let _ = to.send(answers);
         }
         self.store.commit(std::mem::take(&mut self.turn_commits), &self.committed_tx);
@@ -809,14 +823,14 @@ impl Actor {
                         .send(&link.url, &link.outgoing_token, &prepare, timeout)
                         .await
                         .map_err(|e| e.to_string());
-                    let _ = outcomes.send(Outcomes { account: to, results: vec![(id, result)] });
+                    let _ = outcomes.send(vec![Outcome { account: to, id, result }]);
                 });
             }
             Link::InProcess => {
                 let Some(endpoint) = self.in_process.get_mut(&to) else {
                     return self.core.send_failed(id, "no endpoint attached");
                 };
-                if let Err(e) = endpoint.push(prepare, id) {
+                if let Err(e) = endpoint.push(prepare, id, to) {
                     self.core.send_failed(id, e);
                 }
             }
@@ -863,8 +877,10 @@ impl Actor {
         match recent.into_iter().find(|(tx, _)| tx.same_channel(&to)) {
             Some((_, answers)) => answers.push((answer.tag, reply)),
             None => {
-                // Room for as many as the last turn had (growing a vector of answers by doubling copies them).
-                let mut answers = Vec::with_capacity(self.tagged_room);
+                // The turn's first channel starts with room for as many as the last turn's busiest had (growing a
+                // vector of answers by doubling copies them); others start small, so many senders cost little.
+                let room = if self.tagged_answers.is_empty() { self.tagged_room } else { 16 };
+                let mut answers = Vec::with_capacity(room);
                 answers.push((answer.tag, reply));
                 self.tagged_answers.push((to, answers));
             }
@@ -1004,6 +1020,7 @@ impl Actor {
             Command::Prepare { account, prepare, reply } => {
                 let (since, now) = self.turn_now();
                 self.core.prepare(now, &account, Responder::Local(reply, since), prepare);
+                self.drain_actions();
             }
             Command::Batch { account, prepares } => {
                 let (since, now) = self.turn_now();
@@ -1059,8 +1076,7 @@ impl Actor {
                 let result =
                     self.known(&id).and_then(|account| match self.core.account(&account).map(|a| a.link.clone()) {
                         Some(Link::InProcess) => {
-                            let (queue, endpoint) =
-                                EndpointQueue::open(account.clone(), capacity, self.outcomes_tx.clone());
+                            let (queue, endpoint) = EndpointQueue::open(capacity, self.outcomes_tx.clone());
                             self.in_process.insert(account.clone(), queue);
                             self.core.set_link(&account, true);
                             let _ = self.events.send(IlpEvent::LinkUp { account });

@@ -1,6 +1,7 @@
 //! Open packets under IDs: a slab (slots reused most recent first, so a busy connector keeps touching the same
-//! few cache lines) whose IDs also carry a sequence number, so an ID is never given twice in a run and a stale or
-//! forged ID finds nothing even when its slot has been reused.
+//! few cache lines) whose IDs also carry a 39-bit sequence number, so an ID comes back only after 2^39 more (about
+//! a month at 200,000 a second, against packets open at most 30 s) and a stale or forged ID finds nothing even when
+//! its slot has been reused.
 
 use slab::Slab;
 
