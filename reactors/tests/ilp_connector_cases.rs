@@ -116,7 +116,7 @@ fn a_fulfilled_packet_is_forwarded_with_one_second_less_and_balances_move_only_o
     ));
     let actions = c.actions();
     let [Action::Commit { deltas, .. }] = &actions[..] else { panic!("{actions:?}") };
-    assert_eq!(deltas, &vec![(id("bob"), -100), (id("alice"), 100)]);
+    assert_eq!(deltas[..], [(id("bob"), -100), (id("alice"), 100)]);
     // Nothing goes upstream, and no balance moves, until the store says the change is durable.
     assert_eq!(c.core.balance(&id("alice")).unwrap().balance, 0);
     let after = c.commit_all(&actions);
@@ -303,7 +303,7 @@ fn two_identical_prepares_in_flight_reach_the_next_hop_once_and_both_get_the_ful
     let a = c.actions();
     // We owe bob once; alice owes us for both Fulfills she receives.
     let [Action::Commit { deltas, .. }] = &a[..] else { panic!("{a:?}") };
-    assert_eq!(deltas, &vec![(id("bob"), -100), (id("alice"), 200)]);
+    assert_eq!(deltas[..], [(id("bob"), -100), (id("alice"), 200)]);
     let answered: Vec<u64> = c
         .commit_all(&a)
         .iter()

@@ -146,13 +146,17 @@ pub struct Snapshot {
     pub balances: Vec<(AccountId, i128)>,
 }
 
+/// Per account, a change of balance. A forwarded payment changes two (the one it came from and the one it went
+/// to): those are kept inline, with no allocation.
+pub type Deltas = smallvec::SmallVec<[(AccountId, i128); 2]>;
+
 /// One atomic balance change: applied whole or not at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalanceCommit {
     /// The ID the caller gives it (it comes back in [`Committed`]).
     pub id: u64,
     /// Per account, the change.
-    pub deltas: Vec<(AccountId, i128)>,
+    pub deltas: Deltas,
 }
 
 /// The acknowledgement of one balance commit.
@@ -524,7 +528,7 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let commit = |id, deltas| BalanceCommit { id, deltas };
+            let commit = |id, deltas: Vec<_>| BalanceCommit { id, deltas: deltas.into() };
             for n in 0..50 {
                 store.commit(vec![commit(n, vec![(id("a"), 5), (id("b"), -5)])], &tx);
             }
@@ -587,7 +591,10 @@ mod tests {
         store.close().await;
         let (tx, mut rx) = mpsc::unbounded_channel();
         other.commit(
-            vec![BalanceCommit { id: 7, deltas: vec![(id("a"), 1)] }, BalanceCommit { id: 8, deltas: vec![] }],
+            vec![
+                BalanceCommit { id: 7, deltas: vec![(id("a"), 1)].into() },
+                BalanceCommit { id: 8, deltas: Deltas::new() },
+            ],
             &tx,
         );
         let answers = rx.recv().await.unwrap();

@@ -18,6 +18,7 @@ use super::rates::{RateError, Rates};
 use super::routing::{RouteSource, RoutingTable};
 use super::rules::{self, TokenBucket};
 use super::slots::Slots;
+use crate::accounts::store::Deltas;
 use crate::accounts::{Account, AccountId, Relation};
 use crate::ildcp::{self, IldcpResponse};
 use crate::ilp::{Address, Condition, ErrorCode, Fulfill, PEER_PROTOCOL_CONDITION, Prepare, Reject, Reply, Timestamp};
@@ -88,7 +89,7 @@ pub enum Action<T = InboundId> {
         /// The commit's ID.
         id: u64,
         /// Per account, the change (positive: they owe us more).
-        deltas: Vec<(AccountId, i128)>,
+        deltas: Deltas,
     },
     /// Something a user would want to know.
     Event(ForwardingEvent),
@@ -208,10 +209,6 @@ impl Waiting {
 
     fn push(&mut self, id: InboundKey) {
         self.more.push(id);
-    }
-
-    fn len(&self) -> usize {
-        1 + self.more.len()
     }
 
     fn iter(&self) -> impl Iterator<Item = &InboundKey> {
@@ -802,7 +799,7 @@ impl<T> Forwarder<T> {
                 }
             }
             Reply::Fulfill(fulfill) => {
-                let mut deltas: Vec<(AccountId, i128)> = Vec::with_capacity(1 + o.waiting.len());
+                let mut deltas = Deltas::new();
                 let mut add = |account: &AccountId, d: i128| {
                     if d == 0 {
                         return;
