@@ -48,6 +48,19 @@ async fn testnet_homes_form_a_full_mesh_and_forward_a_payment() {
         assert_eq!(peers.as_array().unwrap().len(), 3, "a full mesh");
     }
 
+    // Routes are learned by route exchange, which starts once the links are up: node 0 pays once it knows node 3's
+    // prefix (bounded).
+    let mut tries = 0;
+    loop {
+        let routes = client::get_json(running[0].admin, &running[0].token, "/routes").await.unwrap();
+        if routes.as_array().unwrap().iter().any(|r| r["prefix"] == "test.node3") {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 400, "node 0 did not learn test.node3 in 20 s: {routes}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let app0 = &nodes[0];
     let url = format!("http://{}/accounts/app/ilp", app0["ilp_http"].as_str().unwrap());
     let p = app::prepare(1, 12_345, "test.node3.app.invoice", 20_000);

@@ -104,6 +104,12 @@ impl Reservation {
     pub fn send(self, msg: impl Into<Bytes>) -> Result<(), PeerSendError> {
         self.permit.send(msg).map_err(PeerSendError::Send)
     }
+
+    /// As [`Reservation::send`], but a closed connection gives the message back, so a reply can wait for the
+    /// peer's next connection without a copy made in advance.
+    pub fn send_or_return(self, msg: Bytes) -> Result<(), Bytes> {
+        self.permit.send_or_return(msg).map_err(|(_, msg)| msg)
+    }
 }
 
 /// A reactor's handle to one connected peer: its facts, and sending on the reactor's own channels.

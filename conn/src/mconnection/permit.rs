@@ -44,12 +44,18 @@ impl SendPermit {
     /// Queues `msg` in the reserved slot; never waits. During a graceful close the message still goes out. Fails if
     /// the connection has closed; `Ok` means queued, and a connection that fails afterwards drops it, as it drops
     /// everything still queued.
-    pub fn send(mut self, msg: impl Into<Bytes>) -> Result<(), SendError> {
+    pub fn send(self, msg: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_or_return(msg.into()).map_err(|(e, _)| e)
+    }
+
+    /// As [`SendPermit::send`], but a closed connection gives the message back (to keep it for a later
+    /// connection without a copy made in advance).
+    pub fn send_or_return(mut self, msg: Bytes) -> Result<(), (SendError, Bytes)> {
         if let Some(reason) = self.lifecycle.reason() {
-            return Err(SendError::Closed(reason));
+            return Err((SendError::Closed(reason), msg));
         }
         if let Some(permit) = self.permit.take() {
-            permit.send(msg.into());
+            permit.send(msg);
         }
         self.signals.data_queued();
         Ok(())

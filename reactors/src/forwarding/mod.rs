@@ -502,7 +502,13 @@ impl Clock {
 /// Where the answer to an inbound Prepare goes (the core holds it while the Prepare is open).
 #[derive(Debug)]
 enum Responder {
-    Peer { node: NodeId, request_id: u64, reservation: Option<Reservation>, expires_at: Timestamp, since: Instant },
+    /// Room for the answer on the peer's connection (it names the peer, should the answer wait for a reconnection).
+    Peer {
+        request_id: u64,
+        reservation: Reservation,
+        expires_at: Timestamp,
+        since: Instant,
+    },
     Local(oneshot::Sender<Reply>, Instant),
     Tagged(TaggedAnswer, Instant),
 }
@@ -853,13 +859,10 @@ impl Actor {
                 let _ = tx.send(reply);
             }
             Responder::Tagged(answer, _) => self.queue_tagged(answer, reply),
-            Responder::Peer { node, request_id, reservation, expires_at, .. } => {
+            Responder::Peer { request_id, reservation, expires_at, .. } => {
                 let frame = wire::frame(request_id, &reply);
-                let sent = match reservation {
-                    Some(r) => r.send(frame.clone()).is_ok(),
-                    None => false,
-                };
-                if !sent {
+                let node = reservation.peer();
+                if let Err(frame) = reservation.send_or_return(frame) {
                     // The connection closed while the packet was in flight: the answer waits for the peer's
                     // next connection until the Prepare expires, so the peer still gets exactly one.
                     self.send_to_peer_later(node, frame, expires_at);
@@ -984,13 +987,8 @@ impl Actor {
             match prepare {
                 Ok(prepare) => {
                     let expires_at = prepare.expires_at;
-                    let responder = Responder::Peer {
-                        node: peer,
-                        request_id: frame.request_id,
-                        reservation: Some(reservation),
-                        expires_at,
-                        since: received_at,
-                    };
+                    let responder =
+                        Responder::Peer { request_id: frame.request_id, reservation, expires_at, since: received_at };
                     self.core.prepare(self.clock.at(received_at), &account, responder, prepare);
                 }
                 Err(e) => answer(reservation, self::rules::bad_prepare(&e, &us)),
