@@ -137,8 +137,9 @@ impl Room<'_> {
         self.n
     }
 
-    /// Queues `events` (at most [`Room::len`]; any beyond are dropped) and gives the rest of the room back.
+    /// Queues `events` (at most [`Room::len`]: callers stop there) and gives the rest of the room back.
     pub(crate) fn send(mut self, mut events: Vec<ReactorEvent>) -> Result<(), InboxClosed> {
+        debug_assert!(events.len() <= self.n, "{} events for room of {}", events.len(), self.n);
         events.truncate(self.n);
         self.n -= events.len();
         if events.is_empty() {

@@ -198,7 +198,17 @@ impl MConnection {
         for (name, task) in [
             (
                 "send",
-                Box::pin(sender.run()) as std::pin::Pin<Box<dyn std::future::Future<Output = CloseReason> + Send>>,
+                Box::pin({
+                    // The close is recorded while the send queues still exist: a reservation used after this sees
+                    // the connection closed (and keeps its message) instead of queueing it where nobody reads.
+                    let lifecycle = lifecycle.clone();
+                    let mut sender = sender;
+                    async move {
+                        let reason = sender.run().await;
+                        lifecycle.close(reason.clone());
+                        reason
+                    }
+                }) as std::pin::Pin<Box<dyn std::future::Future<Output = CloseReason> + Send>>,
             ),
             ("receive", Box::pin(receiver.run())),
         ] {

@@ -159,7 +159,7 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
     /// The caller races this against the close signal; a step is only ever cancelled when the connection ends, so a
     /// half-written packet is never followed by another. The pong deadline is read before each step, so every step
     /// that changes it (a pong received, a ping sent) returns at once.
-    pub(crate) async fn run(mut self) -> CloseReason {
+    pub(crate) async fn run(&mut self) -> CloseReason {
         loop {
             let deadline = self.keepalive.pong_deadline();
             tokio::select! {
@@ -218,7 +218,12 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
         }
         // A graceful close ends once the queues are empty and every reservation is used or dropped (the caller
         // bounds how long it waits).
-        if self.signals.draining() && !self.signals.permits_outstanding() {
+        if self.signals.draining_now() && !self.signals.permits_outstanding() {
+            // A reservation used and released since the queues were last looked at left its message queued (its
+            // message went in before its release, which this read of the count follows): that goes out first.
+            if self.refill() {
+                return Ok(());
+            }
             self.flush().await?;
             return Err(CloseReason::Local);
         }

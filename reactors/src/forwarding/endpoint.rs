@@ -70,7 +70,8 @@ impl Endpoint {
     }
 }
 
-/// Answers an endpoint's Prepares; cheap to clone.
+/// Answers Prepares handed to in-process endpoints (each carries the account it went to, so any replier of the
+/// connector answers it right); cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Replier {
     outcomes: mpsc::UnboundedSender<Vec<Outcome>>,
