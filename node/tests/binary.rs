@@ -289,16 +289,7 @@ async fn a_node_killed_at_any_point_of_its_first_start_starts_again() {
         let dir = tempfile::tempdir().unwrap();
         let h = home(&dir, "first");
         init(&h, "tm2");
-        let mut first = Command::new(BIN)
-            .args(["start", "--home", h.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        // Only chooses where the kill lands; nothing waits on it.
-        tokio::time::sleep(first_start * step / KILLS).await;
-        first.kill().await.unwrap();
+        kill_after(&["start", "--home", h.to_str().unwrap()], first_start * step / KILLS).await;
         database_there_after_kill.push(h.join("data/ilp.redb").exists());
         stop_cleanly(&mut start(&h).await, &format!("kill point {step}")).await;
     }
@@ -321,16 +312,7 @@ async fn an_init_killed_at_any_point_leaves_a_home_that_init_completes() {
     for step in 0..KILLS {
         let dir = tempfile::tempdir().unwrap();
         let h = home(&dir, "killed");
-        let mut first = Command::new(BIN)
-            .args(["init", "--home", h.to_str().unwrap(), "--network", "itest"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        // Only chooses where the kill lands; nothing waits on it.
-        tokio::time::sleep(one_init * step / KILLS).await;
-        first.kill().await.unwrap();
+        kill_after(&["init", "--home", h.to_str().unwrap(), "--network", "itest"], one_init * step / KILLS).await;
         let configured = h.join("config/config.toml").exists();
         initialised_after_kill.push(configured);
         if configured {

@@ -58,6 +58,15 @@ pub(crate) struct Node {
     pub(crate) started: Value,
 }
 
+/// Runs `ledgerwire args…` with its output discarded and kills it (SIGKILL) after `after`; the sleep only chooses
+/// where the kill lands, nothing waits on it.
+pub(crate) async fn kill_after(args: &[&str], after: Duration) {
+    let mut child =
+        Command::new(BIN).args(args).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+    tokio::time::sleep(after).await;
+    child.kill().await.unwrap();
+}
+
 pub(crate) async fn start(home: &Path) -> Node {
     let mut child = Command::new(BIN)
         .args(["start", "--home", home.to_str().unwrap(), "--log-format", "json"])
