@@ -72,6 +72,27 @@ impl Conn {
         (n, self.actions())
     }
 
+    /// The one Forward in `actions`: its next hop, ID and the Prepare the core holds for it.
+    fn forwarded(&self, actions: &[Action]) -> (AccountId, u64, Prepare) {
+        match actions {
+            [Action::Forward { to, id }] => (to.clone(), *id, self.core.forwarded(*id).expect("open").clone()),
+            other => panic!("expected one Forward, got {other:?}"),
+        }
+    }
+
+    /// Sends a Prepare that must be forwarded (and nothing else happen yet); returns as [`Conn::forwarded`].
+    fn send_forwarded(
+        &mut self,
+        from: &str,
+        amount: u64,
+        expiry_ms: i64,
+        destination: &str,
+        fulfillment: [u8; 32],
+    ) -> (AccountId, u64, Prepare) {
+        let (_, actions) = self.send(from, amount, expiry_ms, destination, fulfillment);
+        self.forwarded(&actions)
+    }
+
     /// Commits every Commit action as durable and returns what follows.
     fn commit_all(&mut self, actions: &[Action]) -> Vec<Action> {
         let mut out = Vec::new();
@@ -92,13 +113,6 @@ fn only_reject(actions: &[Action]) -> Reject {
     }
 }
 
-fn forwarded(actions: &[Action]) -> (AccountId, u64, Prepare) {
-    match actions {
-        [Action::Forward { to, id, prepare }] => (to.clone(), *id, prepare.clone()),
-        other => panic!("expected one Forward, got {other:?}"),
-    }
-}
-
 fn us() -> Option<Address> {
     Some(Address::parse("test.conn").unwrap())
 }
@@ -107,7 +121,7 @@ fn us() -> Option<Address> {
 fn a_fulfilled_packet_is_forwarded_with_one_second_less_and_balances_move_only_once_durable() {
     let mut c = Conn::new();
     let (_, actions) = c.send("alice", 100, 10_000, "test.bob.x", [1; 32]);
-    let (to, out, p) = forwarded(&actions);
+    let (to, out, p) = c.forwarded(&actions);
     assert_eq!((to, p.amount, p.expires_at, &p.data[..]), (id("bob"), 100, c.now.plus_ms(9_000), &b"end to end"[..]));
     assert!(c.core.reply(
         &id("bob"),
@@ -131,7 +145,7 @@ fn a_fulfilled_packet_is_forwarded_with_one_second_less_and_balances_move_only_o
 fn a_zero_amount_packet_is_forwarded_and_fulfilled_without_a_commit() {
     let mut c = Conn::new();
     let (_, actions) = c.send("alice", 0, 10_000, "test.bob", [2; 32]);
-    let (_, out, p) = forwarded(&actions);
+    let (_, out, p) = c.forwarded(&actions);
     assert_eq!(p.amount, 0);
     c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: [2; 32], data: Bytes::new() }));
     assert!(matches!(&c.actions()[..], [Action::Respond { reply: Reply::Fulfill(_), .. }]));
@@ -163,7 +177,7 @@ fn expired_and_nearly_expired_packets_are_r02_and_long_ones_are_capped_at_thirty
     assert!(r.message.starts_with("source transfer has already expired. sourceExpiry="), "{}", r.message);
     let r = only_reject(&c.send("alice", 1, 1_500, "test.bob", [0; 32]).1);
     assert!(r.message.starts_with("source transfer expires too soon to complete payment."), "{}", r.message);
-    let (_, _, p) = forwarded(&c.send("alice", 1, 60_000, "test.bob", [0; 32]).1);
+    let (_, _, p) = c.send_forwarded("alice", 1, 60_000, "test.bob", [0; 32]);
     assert_eq!(p.expires_at, c.now.plus_ms(30_000));
 }
 
@@ -180,7 +194,7 @@ fn over_the_maximum_packet_amount_is_f08_with_the_amounts_as_data() {
 #[test]
 fn a_wrong_fulfillment_becomes_f05_and_moves_no_money() {
     let mut c = Conn::new();
-    let (_, out, _) = forwarded(&c.send("alice", 100, 10_000, "test.bob", [3; 32]).1);
+    let (_, out, _) = c.send_forwarded("alice", 100, 10_000, "test.bob", [3; 32]);
     c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: [4; 32], data: Bytes::new() }));
     let r = only_reject(&c.actions());
     assert_eq!(
@@ -194,7 +208,7 @@ fn a_wrong_fulfillment_becomes_f05_and_moves_no_money() {
 #[test]
 fn a_downstream_reject_is_passed_back_unchanged() {
     let mut c = Conn::new();
-    let (_, out, _) = forwarded(&c.send("alice", 100, 10_000, "test.bob", [5; 32]).1);
+    let (_, out, _) = c.send_forwarded("alice", 100, 10_000, "test.bob", [5; 32]);
     let theirs = Reject {
         code: ErrorCode::T99_APPLICATION_ERROR,
         triggered_by: Some(Address::parse("test.bob").unwrap()),
@@ -208,7 +222,7 @@ fn a_downstream_reject_is_passed_back_unchanged() {
 #[test]
 fn a_link_that_fails_to_send_is_f02_and_a_link_that_is_down_is_t01() {
     let mut c = Conn::new();
-    let (_, out, _) = forwarded(&c.send("alice", 100, 10_000, "test.bob", [6; 32]).1);
+    let (_, out, _) = c.send_forwarded("alice", 100, 10_000, "test.bob", [6; 32]);
     c.core.send_failed(out, "socket hang up");
     let r = only_reject(&c.actions());
     assert_eq!((r.code, r.message.as_str()), (ErrorCode::F02_UNREACHABLE, "failed to send packet: socket hang up"));
@@ -222,7 +236,7 @@ fn a_link_that_fails_to_send_is_f02_and_a_link_that_is_down_is_t01() {
 #[test]
 fn a_next_hop_that_never_answers_gets_r00_at_the_outgoing_expiry_and_its_late_answer_is_ignored() {
     let mut c = Conn::new();
-    let (_, out, p) = forwarded(&c.send("alice", 100, 2_500, "test.bob", [7; 32]).1);
+    let (_, out, p) = c.send_forwarded("alice", 100, 2_500, "test.bob", [7; 32]);
     assert_eq!(c.core.next_timeout(), Some(p.expires_at));
     c.core.expire(c.now.plus_ms(1_499));
     assert!(c.actions().is_empty());
@@ -241,8 +255,8 @@ fn a_next_hop_that_never_answers_gets_r00_at_the_outgoing_expiry_and_its_late_an
 fn scale_nine_to_six_rounds_down_and_forwards_zero_as_ilp_connector_does() {
     let mut c = Conn::new();
     c.core.upsert_account(account("alice", Relation::Child, 9, |_| {}), 0, c.now);
-    assert_eq!(forwarded(&c.send("alice", 999, 10_000, "test.six", [0; 32]).1).2.amount, 0);
-    assert_eq!(forwarded(&c.send("alice", 1234, 10_000, "test.six", [0; 32]).1).2.amount, 1);
+    assert_eq!(c.send_forwarded("alice", 999, 10_000, "test.six", [0; 32]).2.amount, 0);
+    assert_eq!(c.send_forwarded("alice", 1234, 10_000, "test.six", [0; 32]).2.amount, 1);
 }
 
 #[test]
@@ -256,7 +270,7 @@ fn the_maximum_balance_counts_fulfilled_and_in_flight_packets_t04() {
         0,
         c.now,
     );
-    let (_, out, _) = forwarded(&c.send("alice", 1234, 10_000, "test.bob", [8; 32]).1);
+    let (_, out, _) = c.send_forwarded("alice", 1234, 10_000, "test.bob", [8; 32]);
     c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: [8; 32], data: Bytes::new() }));
     let a = c.actions();
     c.commit_all(&a);
@@ -274,7 +288,7 @@ fn the_minimum_balance_is_checked_before_forwarding_not_after_the_next_hop_fulfi
     let r = only_reject(&c.send("alice", 100, 10_000, "test.bob", [0; 32]).1);
     assert_eq!((r.code, r.triggered_by), (ErrorCode::T04_INSUFFICIENT_LIQUIDITY, us()));
     assert!(r.message.starts_with("insufficient funds."), "{}", r.message);
-    forwarded(&c.send("alice", 50, 10_000, "test.bob", [0; 32]).1);
+    c.send_forwarded("alice", 50, 10_000, "test.bob", [0; 32]);
     // The 50 in flight count: another 1 would exceed the limit.
     only_reject(&c.send("alice", 1, 10_000, "test.bob", [1; 32]).1);
 }
@@ -283,8 +297,8 @@ fn the_minimum_balance_is_checked_before_forwarding_not_after_the_next_hop_fulfi
 fn the_third_packet_over_a_rate_limit_of_two_is_t05() {
     let mut c = Conn::new();
     c.core.upsert_account(account("alice", Relation::Child, 9, |s| s.rate_limit = Some(2)), 0, c.now);
-    forwarded(&c.send("alice", 1, 10_000, "test.bob", [0; 32]).1);
-    forwarded(&c.send("alice", 1, 10_000, "test.bob", [1; 32]).1);
+    c.send_forwarded("alice", 1, 10_000, "test.bob", [0; 32]);
+    c.send_forwarded("alice", 1, 10_000, "test.bob", [1; 32]);
     let r = only_reject(&c.send("alice", 1, 10_000, "test.bob", [2; 32]).1);
     assert_eq!(
         (r.code, r.triggered_by, r.message.as_str()),
@@ -296,7 +310,7 @@ fn the_third_packet_over_a_rate_limit_of_two_is_t05() {
 fn two_identical_prepares_in_flight_reach_the_next_hop_once_and_both_get_the_fulfill() {
     let mut c = Conn::new();
     let (first, a) = c.send("alice", 100, 10_000, "test.bob", [10; 32]);
-    let (_, out, _) = forwarded(&a);
+    let (_, out, _) = c.forwarded(&a);
     let (second, a) = c.send("alice", 100, 10_000, "test.bob", [10; 32]);
     assert!(a.is_empty(), "coalesced: {a:?}");
     c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: [10; 32], data: Bytes::new() }));
@@ -367,7 +381,7 @@ fn bytes_that_are_not_a_prepare_get_f01_for_another_type_and_f00_when_malformed(
 #[test]
 fn a_balance_change_that_cannot_be_made_durable_turns_the_fulfill_into_t00() {
     let mut c = Conn::new();
-    let (_, out, _) = forwarded(&c.send("alice", 100, 10_000, "test.bob", [11; 32]).1);
+    let (_, out, _) = c.send_forwarded("alice", 100, 10_000, "test.bob", [11; 32]);
     c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: [11; 32], data: Bytes::new() }));
     let a = c.actions();
     let [Action::Commit { id: commit, .. }] = &a[..] else { panic!("{a:?}") };
@@ -392,7 +406,7 @@ fn crossing_the_settle_threshold_asks_for_a_settlement_up_to_settle_to() {
         c.now,
     );
     for (n, f) in [(100, [12; 32]), (100, [13; 32]), (100, [14; 32])] {
-        let (_, out, _) = forwarded(&c.send("alice", n, 10_000, "test.bob", f).1);
+        let (_, out, _) = c.send_forwarded("alice", n, 10_000, "test.bob", f);
         c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: f, data: Bytes::new() }));
         let a = c.actions();
         let after = c.commit_all(&a);
@@ -423,8 +437,8 @@ fn too_many_packets_in_flight_from_one_account_get_t03() {
     c.core.upsert_account(account("bob", Relation::Peer, 9, |_| {}), 0, c.now);
     c.core.add_route("test.bob", id("bob"));
     c.core.set_link(&id("bob"), true);
-    forwarded(&c.send("alice", 1, 10_000, "test.bob", [0; 32]).1);
-    forwarded(&c.send("alice", 1, 10_000, "test.bob", [1; 32]).1);
+    c.send_forwarded("alice", 1, 10_000, "test.bob", [0; 32]);
+    c.send_forwarded("alice", 1, 10_000, "test.bob", [1; 32]);
     let r = only_reject(&c.send("alice", 1, 10_000, "test.bob", [2; 32]).1);
     assert_eq!((r.code, r.triggered_by), (ErrorCode::T03_CONNECTOR_BUSY, us()));
 }
@@ -432,7 +446,7 @@ fn too_many_packets_in_flight_from_one_account_get_t03() {
 #[test]
 fn an_answer_from_the_wrong_account_is_ignored() {
     let mut c = Conn::new();
-    let (_, out, _) = forwarded(&c.send("alice", 1, 10_000, "test.bob", [0; 32]).1);
+    let (_, out, _) = c.send_forwarded("alice", 1, 10_000, "test.bob", [0; 32]);
     assert!(!c.core.reply(&id("six"), out, Reply::Fulfill(Fulfill { fulfillment: [0; 32], data: Bytes::new() })));
     assert!(c.actions().is_empty());
     assert!(c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: [0; 32], data: Bytes::new() })));
@@ -442,8 +456,8 @@ fn an_answer_from_the_wrong_account_is_ignored() {
 fn a_copy_that_expires_sooner_than_the_open_prepare_is_forwarded_on_its_own() {
     // Were it coalesced, a Fulfill arriving after the copy's own expiry would credit a sender that gave up.
     let mut c = Conn::new();
-    forwarded(&c.send("alice", 100, 20_000, "test.bob", [15; 32]).1);
-    let (_, _, p) = forwarded(&c.send("alice", 100, 10_000, "test.bob", [15; 32]).1);
+    c.send_forwarded("alice", 100, 20_000, "test.bob", [15; 32]);
+    let (_, _, p) = c.send_forwarded("alice", 100, 10_000, "test.bob", [15; 32]);
     assert_eq!(p.expires_at, c.now.plus_ms(9_000));
 }
 
@@ -459,7 +473,7 @@ fn a_settlement_recorded_outside_clears_the_request_and_a_new_crossing_asks_agai
         c.now,
     );
     let pay = |c: &mut Conn, f: [u8; 32]| {
-        let (_, out, _) = forwarded(&c.send("alice", 100, 10_000, "test.bob", f).1);
+        let (_, out, _) = c.send_forwarded("alice", 100, 10_000, "test.bob", f);
         c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: f, data: Bytes::new() }));
         let a = c.actions();
         c.commit_all(&a).into_iter().filter(|x| matches!(x, Action::Event(_))).count()
@@ -473,14 +487,14 @@ fn a_settlement_recorded_outside_clears_the_request_and_a_new_crossing_asks_agai
 #[test]
 fn answered_packets_leave_no_expiries_behind_and_the_open_ones_still_expire_on_time() {
     let mut c = Conn::new();
-    let (_, _, first) = forwarded(&c.send("alice", 1, 20_000, "test.bob", [0xee; 32]).1);
+    let (_, _, first) = c.send_forwarded("alice", 1, 20_000, "test.bob", [0xee; 32]);
     let bob = Address::parse("test.bob").unwrap();
     for round in 0..3u64 {
         let mut outs = Vec::new();
         for n in 0..1000u64 {
             let mut f = [round as u8; 32];
             f[..8].copy_from_slice(&n.to_be_bytes());
-            outs.push(forwarded(&c.send("alice", 1, 10_000, "test.bob", f).1).1);
+            outs.push(c.send_forwarded("alice", 1, 10_000, "test.bob", f).1);
         }
         // Answered newest first (every entry behind the open packets' is left for later), but for the round's
         // last one, which stays open.
@@ -507,7 +521,7 @@ fn answered_packets_leave_no_expiries_behind_and_the_open_ones_still_expire_on_t
 fn a_removed_account_whose_last_packet_is_fulfilled_is_not_asked_to_settle() {
     let mut c = Conn::new();
     c.core.upsert_account(account("bob", Relation::Peer, 9, |s| s.settle_threshold = Some(-50)), 0, c.now);
-    let (_, out, _) = forwarded(&c.send("alice", 100, 10_000, "test.bob", [21; 32]).1);
+    let (_, out, _) = c.send_forwarded("alice", 100, 10_000, "test.bob", [21; 32]);
     assert!(c.core.remove_account(&id("bob")));
     c.core.reply(&id("bob"), out, Reply::Fulfill(Fulfill { fulfillment: [21; 32], data: Bytes::new() }));
     let a = c.actions();

@@ -68,14 +68,14 @@ impl ForwarderConfig {
 /// What the driver must do. `T` is what the driver handed in with each Prepare ([`InboundId`] by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action<T = InboundId> {
-    /// Send `prepare` to `to`'s link; its answer comes back through [`Forwarder::reply`] with `id`.
+    /// Send the Prepare [`Forwarder::forwarded`] gives for `id` (with its new amount and expiry) to `to`'s link;
+    /// its answer comes back through [`Forwarder::reply`] with `id`. The core keeps the Prepare while it is open
+    /// (it needs it for the answer), so the driver encodes it from there instead of getting a copy.
     Forward {
         /// The next hop.
         to: AccountId,
         /// The ID to answer with.
         id: OutboundId,
-        /// The Prepare, with its new amount and expiry.
-        prepare: Prepare,
     },
     /// Answer the inbound Prepare `id`.
     Respond {
@@ -304,6 +304,12 @@ impl<T> Forwarder<T> {
     /// The next action to carry out.
     pub fn poll_action(&mut self) -> Option<Action<T>> {
         self.actions.pop_front()
+    }
+
+    /// The Prepare forwarded under `id`, while it is open (`None` once it is answered, expired or failed: a
+    /// driver that finds none for an [`Action::Forward`] has nothing left to send).
+    pub fn forwarded(&self, id: OutboundId) -> Option<&Prepare> {
+        self.outbound.get(id).map(|o| &o.prepare)
     }
 
     /// When [`Forwarder::expire`] should next be called.
@@ -718,13 +724,13 @@ impl<T> Forwarder<T> {
         {
             return self.finish_inbound_reject(key, reject);
         }
-        let outbound =
-            Outbound { to: to.clone(), prepare: prepare.clone(), waiting: Waiting::one(key), condition_hash };
+        let (amount, expires_at) = (prepare.amount, prepare.expires_at);
+        let outbound = Outbound { to: to.clone(), prepare, waiting: Waiting::one(key), condition_hash };
         let Ok(out_id) = self.outbound.insert(outbound) else {
             let reject = Reject::new(ErrorCode::T03_CONNECTOR_BUSY, &us, "too many packets in flight.");
             return self.finish_inbound_reject(key, reject);
         };
-        next.reserved_out += u128::from(prepare.amount);
+        next.reserved_out += u128::from(amount);
         next.in_flight_out += 1;
         next.stats.prepares_out += 1;
         // The latest open Prepare per condition is the one copies join.
@@ -735,9 +741,9 @@ impl<T> Forwarder<T> {
                 self.by_condition.insert_unique(condition_hash, (condition, out_id), |(c, _)| hasher.hash_one(c));
             }
         }
-        self.expiries.push(Reverse((prepare.expires_at.unix_ms(), out_id)));
+        self.expiries.push(Reverse((expires_at.unix_ms(), out_id)));
         self.compact_expiries();
-        self.actions.push_back(Action::Forward { to, id: out_id, prepare });
+        self.actions.push_back(Action::Forward { to, id: out_id });
     }
 
     fn finish_inbound_reject(&mut self, key: InboundKey, reject: Reject) {

@@ -759,7 +759,7 @@ impl Actor {
     fn drain_actions(&mut self) {
         while let Some(action) = self.core.poll_action() {
             match action {
-                Action::Forward { to, id, prepare } => self.forward(to, id, prepare),
+                Action::Forward { to, id } => self.forward(to, id),
                 Action::Respond { id, reply } => self.respond(id, reply),
                 Action::Commit { id, deltas } => self.turn_commits.push(BalanceCommit { id, deltas }),
                 Action::Event(e) => self.on_forwarding_event(e),
@@ -806,20 +806,24 @@ impl Actor {
         let _ = self.events.send(IlpEvent::Forwarding(e));
     }
 
-    fn forward(&mut self, to: AccountId, id: OutboundId, prepare: Prepare) {
-        let Some(account) = self.core.account(&to).cloned() else {
+    fn forward(&mut self, to: AccountId, id: OutboundId) {
+        // Already settled (an earlier action of this turn failed it): nothing to send.
+        let Some(prepare) = self.core.forwarded(id) else { return };
+        let Some(account) = self.core.account(&to) else {
             return self.core.send_failed(id, "the account was removed");
         };
         match &account.link {
             Link::Peer(node) => {
-                let frame = wire::frame(id, &prepare);
-                match self.peers.get(node).map(|h| h.try_send(ILP_CHANNEL, frame)) {
-                    Some(Ok(())) => {}
-                    Some(Err(e)) => self.core.send_failed(id, &e.to_string()),
-                    None => self.core.send_failed(id, "the peer is not connected"),
-                }
+                // Encoded from the core's copy: a peer link needs bytes, not a Prepare of its own.
+                let failed = match self.peers.get(node).map(|h| h.try_send(ILP_CHANNEL, wire::frame(id, prepare))) {
+                    Some(Ok(())) => return,
+                    Some(Err(e)) => e.to_string(),
+                    None => "the peer is not connected".to_owned(),
+                };
+                self.core.send_failed(id, &failed);
             }
             Link::Http(link) => {
+                let prepare = prepare.clone();
                 // The app has until the Prepare expires to answer.
                 let left = prepare.expires_at.unix_ms() - self.clock.now().unix_ms();
                 let timeout = Duration::from_millis(left.max(0).unsigned_abs());
@@ -833,6 +837,7 @@ impl Actor {
                 });
             }
             Link::InProcess => {
+                let prepare = prepare.clone();
                 let Some(endpoint) = self.in_process.get_mut(&to) else {
                     return self.core.send_failed(id, "no endpoint attached");
                 };
