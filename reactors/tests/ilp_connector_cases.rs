@@ -531,3 +531,25 @@ fn a_removed_account_whose_last_packet_is_fulfilled_is_not_asked_to_settle() {
     assert!(c.core.balance(&id("bob")).is_none(), "the removed account is gone once its last packet is done");
     assert_eq!(c.core.balance(&id("alice")).unwrap().balance, 100);
 }
+
+#[test]
+fn a_stopping_driver_gets_back_every_prepare_still_owed_an_answer() {
+    let mut c = Conn::new();
+    // Open (forwarded, unanswered), and one whose answer is queued but not yet polled.
+    let (open, _) = c.send("alice", 100, 10_000, "test.bob", [30; 32]);
+    let unpolled = c.next_in;
+    c.next_in += 1;
+    let p = Prepare {
+        amount: 1,
+        expires_at: c.now.plus_ms(10_000),
+        execution_condition: [0; 32],
+        destination: Address::parse("test.nowhere").unwrap(),
+        data: Bytes::new(),
+    };
+    c.core.prepare(c.now, &id("alice"), unpolled, p);
+    let mut owed = c.core.abandon();
+    owed.sort();
+    assert_eq!(owed, [open, unpolled]);
+    assert!(c.core.poll_action().is_none(), "the unpolled answer went with it");
+    assert!(c.core.abandon().is_empty(), "nothing is owed twice");
+}

@@ -306,6 +306,23 @@ impl<T> Forwarder<T> {
         self.actions.pop_front()
     }
 
+    /// For a driver that stops: gives up every inbound Prepare still owed an answer (open, or answered by an
+    /// action not yet polled; such actions are dropped) and returns what the driver handed in with each, so that
+    /// it can answer them itself (T00, say). Meant for a core about to be dropped: balances reserved for those
+    /// Prepares stay reserved.
+    pub fn abandon(&mut self) -> Vec<T> {
+        let mut owed: Vec<T> = self
+            .actions
+            .drain(..)
+            .filter_map(|a| match a {
+                Action::Respond { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect();
+        owed.extend(self.inbound.drain().map(|i| i.token));
+        owed
+    }
+
     /// The Prepare forwarded under `id`, while it is open (`None` once it is answered, expired or failed: a
     /// driver that finds none for an [`Action::Forward`] has nothing left to send).
     pub fn forwarded(&self, id: OutboundId) -> Option<&Prepare> {
@@ -541,10 +558,10 @@ impl<T> Forwarder<T> {
     /// A Prepare arrived from `from`; the driver answers it with the [`Action::Respond`] that follows, which hands
     /// `token` back.
     pub fn prepare(&mut self, now: Timestamp, from: &AccountId, token: T, prepare: Prepare) {
-        let us = self.config.address.clone();
+        let us = &self.config.address;
         let max_in_flight = self.config.max_in_flight_per_account;
         let Some(state) = self.accounts.get_mut(from).filter(|s| !s.removed) else {
-            let reject = Reject::new(ErrorCode::T01_PEER_UNREACHABLE, &us, format!("unknown account. account={from}"));
+            let reject = Reject::new(ErrorCode::T01_PEER_UNREACHABLE, us, format!("unknown account. account={from}"));
             self.actions.push_back(Action::Respond { id: token, reply: Reply::Reject(reject) });
             return;
         };
@@ -552,24 +569,24 @@ impl<T> Forwarder<T> {
         if state.in_flight_in >= max_in_flight {
             let reject = Reject::new(
                 ErrorCode::T03_CONNECTOR_BUSY,
-                &us,
+                us,
                 format!("too many packets in flight from this account. limit={max_in_flight}"),
             );
             return self.reject_inbound(token, from, reject);
         }
         let amount = prepare.amount;
         let account = state.account.clone();
-        let checks = rules::rate_limit(state.rate.as_mut(), now, &us)
-            .and_then(|()| rules::max_packet_amount(account.max_packet_amount, amount, &us))
-            .and_then(|()| rules::throughput(state.throughput.as_mut(), amount, now, &us))
-            .and_then(|()| rules::incoming_balance(state.balance, state.reserved_in, account.max_balance, amount, &us));
+        let checks = rules::rate_limit(state.rate.as_mut(), now, us)
+            .and_then(|()| rules::max_packet_amount(account.max_packet_amount, amount, us))
+            .and_then(|()| rules::throughput(state.throughput.as_mut(), amount, now, us))
+            .and_then(|()| rules::incoming_balance(state.balance, state.reserved_in, account.max_balance, amount, us));
         if let Err(reject) = checks {
             return self.reject_inbound(token, from, reject);
         }
         let key = match self.inbound.insert(Inbound { from: from.clone(), amount, token }) {
             Ok(key) => key,
             Err(inbound) => {
-                let reject = Reject::new(ErrorCode::T03_CONNECTOR_BUSY, &us, "too many packets in flight.");
+                let reject = Reject::new(ErrorCode::T03_CONNECTOR_BUSY, us, "too many packets in flight.");
                 return self.reject_inbound(inbound.token, from, reject);
             }
         };
@@ -580,9 +597,8 @@ impl<T> Forwarder<T> {
             let reply = self.peer_protocol(&account, &prepare);
             return self.finish_locally(key, reply);
         }
-        if prepare.destination == us {
-            let reject =
-                Reject::new(ErrorCode::F01_INVALID_PACKET, &us, "packet data does not start with ECHO prefix.");
+        if prepare.destination == *us {
+            let reject = Reject::new(ErrorCode::F01_INVALID_PACKET, us, "packet data does not start with ECHO prefix.");
             return self.finish_locally(key, Reply::Reject(reject));
         }
         match self.route(now, &account, prepare) {
@@ -691,7 +707,7 @@ impl<T> Forwarder<T> {
     }
 
     fn forward(&mut self, key: InboundKey, to: AccountId, prepare: Prepare) {
-        let us = self.config.address.clone();
+        let us = &self.config.address;
         let condition = prepare.execution_condition;
         let condition_hash = self.condition_hasher.hash_one(condition);
         // Duplicate in flight: same condition, destination and data to the same next hop, with at least this
@@ -714,20 +730,19 @@ impl<T> Forwarder<T> {
         if next.in_flight_out >= max_in_flight {
             let reject = Reject::new(
                 ErrorCode::T03_CONNECTOR_BUSY,
-                &us,
+                us,
                 format!("too many packets in flight to the next hop. limit={max_in_flight}"),
             );
             return self.finish_inbound_reject(key, reject);
         }
         let min_balance = next.account.min_balance;
-        if let Err(reject) = rules::outgoing_balance(next.balance, next.reserved_out, min_balance, prepare.amount, &us)
-        {
+        if let Err(reject) = rules::outgoing_balance(next.balance, next.reserved_out, min_balance, prepare.amount, us) {
             return self.finish_inbound_reject(key, reject);
         }
         let (amount, expires_at) = (prepare.amount, prepare.expires_at);
         let outbound = Outbound { to: to.clone(), prepare, waiting: Waiting::one(key), condition_hash };
         let Ok(out_id) = self.outbound.insert(outbound) else {
-            let reject = Reject::new(ErrorCode::T03_CONNECTOR_BUSY, &us, "too many packets in flight.");
+            let reject = Reject::new(ErrorCode::T03_CONNECTOR_BUSY, us, "too many packets in flight.");
             return self.finish_inbound_reject(key, reject);
         };
         next.reserved_out += u128::from(amount);
@@ -789,9 +804,9 @@ impl<T> Forwarder<T> {
             return false;
         }
         let Some(o) = self.take_outbound(id) else { return false };
-        let us = self.config.address.clone();
+        let us = &self.config.address;
         let reply = match reply {
-            Reply::Fulfill(f) => match rules::check_fulfillment(&f, &o.prepare.execution_condition, &us) {
+            Reply::Fulfill(f) => match rules::check_fulfillment(&f, &o.prepare.execution_condition, us) {
                 Ok(()) => Reply::Fulfill(f),
                 Err(reject) => Reply::Reject(reject),
             },

@@ -5,6 +5,7 @@
 //! same ways; balance changes go to the [`Store`] and a Fulfill goes upstream only once its change is durable.
 //! A [`Connector`] handle manages accounts and settlements and reports [`IlpEvent`]s.
 
+mod batch;
 pub mod core;
 mod endpoint;
 pub mod rates;
@@ -28,6 +29,8 @@ use slog::{Logger, debug, error, info, warn};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+pub use self::batch::BatchAnswers;
+use self::batch::{AnswerChannels, AnswerSlot, TaggedBatch};
 use self::core::{AccountStats, Action, BalanceView, Forwarder, ForwarderConfig, ForwardingEvent, OutboundId};
 pub use self::endpoint::{Endpoint, IncomingPrepare, Replier};
 use self::endpoint::{EndpointQueue, Outcome};
@@ -189,9 +192,9 @@ enum Command {
     },
     Batch {
         account: AccountId,
-        /// Each with the answer owed to it: a batch dropped anywhere (a full queue whose sender gave up, a stopped
-        /// connector) answers each of its Prepares T00.
-        prepares: Vec<(TaggedAnswer, Prepare)>,
+        /// With the channel their answers go to: a batch dropped anywhere (a full queue whose sender gave up, a
+        /// stopped connector) answers each of its Prepares T00.
+        prepares: TaggedBatch,
     },
     AddAccount {
         spec: AccountSpec,
@@ -230,9 +233,6 @@ enum Command {
         reply: oneshot::Sender<Result<(), ConnectorError>>,
     },
 }
-
-/// Where the answers to [`Connector::send_batch`] go: each with its Prepare's tag, in batches.
-pub type BatchAnswers = mpsc::UnboundedSender<Vec<(u64, Reply)>>;
 
 /// A handle to the connector. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -286,15 +286,11 @@ impl Connector {
     ) -> Result<(), ConnectorError> {
         // Every Prepare has its answer from here on: whatever is dropped unsent (this future cancelled while it
         // waits for room, a stopped connector) answers T00 as it goes.
-        let mut prepares: Vec<(TaggedAnswer, Prepare)> = prepares
-            .into_iter()
-            .map(|(tag, prepare)| (TaggedAnswer { tag, to: Some(answers.clone()) }, prepare))
-            .collect();
+        let mut prepares = TaggedBatch::new(answers, prepares);
         // Handed over in commands of at most PREPARES_PER_TURN, so that a huge batch neither holds the connector
         // for a long turn nor gets round the queue's bound.
-        while !prepares.is_empty() {
-            let rest = prepares.split_off(prepares.len().min(PREPARES_PER_TURN));
-            let chunk = std::mem::replace(&mut prepares, rest);
+        while prepares.len() > 0 {
+            let chunk = prepares.split_first(PREPARES_PER_TURN);
             if self.commands.send(Command::Batch { account: account.clone(), prepares: chunk }).await.is_err() {
                 return Err(ConnectorError::Stopped);
             }
@@ -453,8 +449,7 @@ pub fn register(
         peers: HashMap::default(),
         node_accounts: HashMap::default(),
         in_process: HashMap::default(),
-        tagged_answers: Vec::new(),
-        tagged_room: 16,
+        answers: AnswerChannels::default(),
         turn_commits: Vec::new(),
         undelivered: HashMap::default(),
         committed_tx,
@@ -510,34 +505,7 @@ enum Responder {
         since: Instant,
     },
     Local(oneshot::Sender<Reply>, Instant),
-    Tagged(TaggedAnswer, Instant),
-}
-
-/// The answer owed to one Prepare of a [`Connector::send_batch`]: sent exactly once, T00 if it is dropped
-/// unanswered (the connector stopped).
-#[derive(Debug)]
-struct TaggedAnswer {
-    tag: u64,
-    to: Option<BatchAnswers>,
-}
-
-impl TaggedAnswer {
-    fn stopped() -> Reject {
-        Reject {
-            code: ErrorCode::T00_INTERNAL_ERROR,
-            triggered_by: None,
-            message: "the connector stopped.".into(),
-            data: bytes::Bytes::new(),
-        }
-    }
-}
-
-impl Drop for TaggedAnswer {
-    fn drop(&mut self) {
-        if let Some(to) = self.to.take() {
-            let _ = to.send(vec![(self.tag, Reply::Reject(TaggedAnswer::stopped()))]);
-        }
-    }
+    Tagged(AnswerSlot, Instant),
 }
 
 struct Actor {
@@ -551,10 +519,8 @@ struct Actor {
     peers: HashMap<NodeId, PeerHandle>,
     node_accounts: HashMap<NodeId, AccountId>,
     in_process: HashMap<AccountId, EndpointQueue>,
-    /// Answers for batch senders, gathered during a turn per answer channel and sent at its end.
-    tagged_answers: Vec<(BatchAnswers, Vec<(u64, Reply)>)>,
-    /// Room a new vector of batch answers starts with.
-    tagged_room: usize,
+    /// Batch senders' answer channels, with the answers gathered during a turn (sent at its end).
+    answers: AnswerChannels,
     /// Balance changes of this turn, sent to the store in one message at its end.
     turn_commits: Vec<BalanceCommit>,
     undelivered: HashMap<NodeId, Vec<(bytes::Bytes, Timestamp)>>,
@@ -580,11 +546,14 @@ struct Actor {
 
 impl Drop for Actor {
     fn drop(&mut self) {
-        // Answers already gathered for batch senders go out even if the turn never ended (a panic unwinding):
-        // they are owed exactly once, and they no longer answer T00 by themselves.
-        for (to, answers) in self.tagged_answers.drain(..) {
-            let _ = to.send(answers);
+        // Batch senders are owed exactly one answer per Prepare, even from a connector that stops mid-turn (or
+        // unwinds): those still open are answered T00, and everything gathered goes out.
+        for responder in self.core.abandon() {
+            if let Responder::Tagged(slot, _) = responder {
+                self.answers.answer(slot, Reply::Reject(batch::stopped()));
+            }
         }
+        self.answers.flush();
     }
 }
 
@@ -743,13 +712,7 @@ impl Actor {
                 break;
             }
         }
-        let busiest = self.tagged_answers.iter().map(|(_, a)| a.len()).max();
-        if let Some(n) = busiest {
-            self.tagged_room = n.clamp(16, PREPARES_PER_TURN);
-        }
-        for (to, answers) in self.tagged_answers.drain(..) {
-            let _ = to.send(answers);
-        }
+        self.answers.flush();
         self.store.commit(std::mem::take(&mut self.turn_commits), &self.committed_tx);
     }
 
@@ -863,7 +826,7 @@ impl Actor {
             Responder::Local(tx, _) => {
                 let _ = tx.send(reply);
             }
-            Responder::Tagged(answer, _) => self.queue_tagged(answer, reply),
+            Responder::Tagged(slot, _) => self.answers.answer(slot, reply),
             Responder::Peer { request_id, reservation, expires_at, .. } => {
                 let frame = wire::frame(request_id, &reply);
                 let node = reservation.peer();
@@ -872,25 +835,6 @@ impl Actor {
                     // next connection until the Prepare expires, so the peer still gets exactly one.
                     self.send_to_peer_later(node, frame, expires_at);
                 }
-            }
-        }
-    }
-
-    /// Keeps a batch sender's answer for the end of the turn, with the others for the same channel. Only the
-    /// last few channels of the turn are looked through: a turn with answers for many senders sends some channels
-    /// more than one message, never a quadratic search.
-    fn queue_tagged(&mut self, mut answer: TaggedAnswer, reply: Reply) {
-        let Some(to) = answer.to.take() else { return };
-        let recent = self.tagged_answers.iter_mut().rev().take(8);
-        match recent.into_iter().find(|(tx, _)| tx.same_channel(&to)) {
-            Some((_, answers)) => answers.push((answer.tag, reply)),
-            None => {
-                // The turn's first channel starts with room for as many as the last turn's busiest had (growing a
-                // vector of answers by doubling copies them); others start small, so many senders cost little.
-                let room = if self.tagged_answers.is_empty() { self.tagged_room } else { 16 };
-                let mut answers = Vec::with_capacity(room);
-                answers.push((answer.tag, reply));
-                self.tagged_answers.push((to, answers));
             }
         }
     }
@@ -960,8 +904,8 @@ impl Actor {
                 return;
             }
         };
-        let account = self.node_accounts.get(&peer).cloned();
-        let us = self.core.address().clone();
+        // Borrowed, not cloned: per packet, reference counts are atomic operations on lines other threads touch.
+        let account = self.node_accounts.get(&peer);
         let answer = |reservation: Reservation, reject: Reject| {
             let _ = reservation.send(wire::frame(frame.request_id, &reject));
         };
@@ -977,9 +921,10 @@ impl Actor {
                 }
             };
             let Some(account) = account else {
+                let us = self.core.address();
                 return answer(
                     reservation,
-                    Reject::new(ErrorCode::F02_UNREACHABLE, &us, "no ILP account for this peer."),
+                    Reject::new(ErrorCode::F02_UNREACHABLE, us, "no ILP account for this peer."),
                 );
             };
             // A Prepare is held until it is answered: its data is copied out of the connection's read buffer (a
@@ -994,15 +939,16 @@ impl Actor {
                     let expires_at = prepare.expires_at;
                     let responder =
                         Responder::Peer { request_id: frame.request_id, reservation, expires_at, since: received_at };
-                    self.core.prepare(self.clock.at(received_at), &account, responder, prepare);
+                    self.core.prepare(self.clock.at(received_at), account, responder, prepare);
                 }
-                Err(e) => answer(reservation, self::rules::bad_prepare(&e, &us)),
+                Err(e) => answer(reservation, self::rules::bad_prepare(&e, self.core.address())),
             }
             return;
         }
         // Anything else answers one of our Prepares to this peer's account; unknown IDs are ignored by the core.
         let Some(account) = account else { return };
         if frame.request_id == ILDCP_REQUEST_ID {
+            let account = account.clone();
             return self.on_address_answer(&account, &frame.packet);
         }
         let reply = match Packet::decode_shared(&frame.packet) {
@@ -1011,11 +957,11 @@ impl Actor {
             Ok(Packet::Prepare(_)) => return,
             Err(e) => Reply::Reject(Reject::new(
                 ErrorCode::F02_UNREACHABLE,
-                &us,
+                self.core.address(),
                 format!("failed to send packet: invalid reply: {e}"),
             )),
         };
-        self.core.reply(&account, frame.request_id, reply);
+        self.core.reply(account, frame.request_id, reply);
     }
 
     async fn on_command(&mut self, cmd: Command) {
@@ -1026,9 +972,12 @@ impl Actor {
                 self.drain_actions();
             }
             Command::Batch { account, prepares } => {
+                let Some((to, prepares)) = prepares.take() else { return };
                 let (since, now) = self.turn_now();
-                for (answer, prepare) in prepares {
-                    self.core.prepare(now, &account, Responder::Tagged(answer, since), prepare);
+                let channel = self.answers.open(to, prepares.len());
+                for (tag, prepare) in prepares {
+                    let slot = AnswerChannels::slot(channel, tag);
+                    self.core.prepare(now, &account, Responder::Tagged(slot, since), prepare);
                     self.drain_actions();
                 }
             }

@@ -65,6 +65,11 @@ impl<V> Slots<V> {
     pub(crate) fn len(&self) -> usize {
         self.slab.len()
     }
+
+    /// Takes every open value out.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = V> + '_ {
+        self.slab.drain().map(|(_, v)| v)
+    }
 }
 
 #[cfg(test)]

@@ -89,26 +89,24 @@ impl Timestamp {
 
     /// The 17 ASCII digits.
     pub fn to_bytes(self) -> [u8; 17] {
-        let ms = self.0.rem_euclid(1000);
+        let ms = self.0.rem_euclid(1000) as u32;
         let secs = self.0.div_euclid(1000);
-        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
         let (y, m, d) = civil_from_days(days);
-        // Written digit by digit (this runs for every packet encoded; no formatting machinery, no allocation).
-        let mut out = [b'0'; 17];
-        let mut put = |at: usize, width: usize, value: i64| {
-            let mut v = value;
-            for i in (0..width).rev() {
-                out[at + i] = b'0' + v.rem_euclid(10) as u8;
-                v = v.div_euclid(10);
-            }
-        };
-        put(0, 4, y);
-        put(4, 2, m);
-        put(6, 2, d);
-        put(8, 2, sod / 3600);
-        put(10, 2, sod / 60 % 60);
-        put(12, 2, sod % 60);
-        put(14, 3, ms);
+        // Two digits at a time, in unsigned arithmetic (this runs for every packet encoded; no formatting
+        // machinery, no allocation). A year outside 0..=9999 keeps its last four digits, as a field of four does.
+        let y = y.rem_euclid(10_000) as u32;
+        let two = |v: u32| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+        let mut out = [0u8; 17];
+        out[0..2].copy_from_slice(&two(y / 100));
+        out[2..4].copy_from_slice(&two(y % 100));
+        out[4..6].copy_from_slice(&two(m as u32));
+        out[6..8].copy_from_slice(&two(d as u32));
+        out[8..10].copy_from_slice(&two(sod / 3600));
+        out[10..12].copy_from_slice(&two(sod / 60 % 60));
+        out[12..14].copy_from_slice(&two(sod % 60));
+        out[14] = b'0' + (ms / 100) as u8;
+        out[15..17].copy_from_slice(&two(ms % 100));
         out
     }
 }
