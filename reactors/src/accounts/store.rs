@@ -376,10 +376,11 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
     let result = (|| -> Result<(), StoreError> {
         let txn = database.begin_write().map_err(db)?;
         {
-            let mut accounts = txn.open_table(ACCOUNTS).map_err(db)?;
+            // Only the tables a batch writes are opened: a table opened for writing has its root rewritten at the
+            // commit, changed or not, and most batches are balance changes alone.
+            let mut accounts = None;
             let mut balances = txn.open_table(BALANCES).map_err(db)?;
-            let mut settlements = txn.open_table(SETTLEMENTS).map_err(db)?;
-            let mut next_seq = settlements.last().map_err(db)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            let mut settlements = None;
             // Balances touched by this batch: each is read once and written once, however many commits move it.
             let mut touched: HashMap<AccountId, i128> = HashMap::default();
             for command in writes {
@@ -395,11 +396,19 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
                     Command::PutAccount { account, reply } => {
                         let json = serde_json::to_vec(&account)
                             .map_err(|e| StoreError::Corrupt { key: account.spec.id.clone(), reason: e.to_string() })?;
-                        accounts.insert(account.spec.id.as_str(), json.as_slice()).map_err(db)?;
+                        let table = match &mut accounts {
+                            Some(t) => t,
+                            None => accounts.insert(txn.open_table(ACCOUNTS).map_err(db)?),
+                        };
+                        table.insert(account.spec.id.as_str(), json.as_slice()).map_err(db)?;
                         outcomes.push(Outcome::Unit(reply));
                     }
                     Command::DeleteAccount { id, reply } => {
-                        accounts.remove(id.as_str()).map_err(db)?;
+                        let table = match &mut accounts {
+                            Some(t) => t,
+                            None => accounts.insert(txn.open_table(ACCOUNTS).map_err(db)?),
+                        };
+                        table.remove(id.as_str()).map_err(db)?;
                         outcomes.push(Outcome::Unit(reply));
                     }
                     Command::Settle { mut record, delta, reply } => {
@@ -407,12 +416,20 @@ fn write_batch(database: &Database, writes: Vec<Command>) {
                             let _ = reply.send(Err(e));
                             continue;
                         }
-                        record.seq = next_seq;
-                        next_seq += 1;
+                        let (table, next_seq) = match &mut settlements {
+                            Some(t) => t,
+                            None => {
+                                let table = txn.open_table(SETTLEMENTS).map_err(db)?;
+                                let next = table.last().map_err(db)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+                                settlements.insert((table, next))
+                            }
+                        };
+                        record.seq = *next_seq;
+                        *next_seq += 1;
                         record.balance = touched.get(&record.account).copied().unwrap_or(0);
                         let json = serde_json::to_vec(&record)
                             .map_err(|e| StoreError::Corrupt { key: record.seq.to_string(), reason: e.to_string() })?;
-                        settlements.insert(record.seq, json.as_slice()).map_err(db)?;
+                        table.insert(record.seq, json.as_slice()).map_err(db)?;
                         outcomes.push(Outcome::Settled(reply, record));
                     }
                     Command::Snapshot { .. } | Command::Settlements { .. } | Command::Close { .. } => {}
