@@ -295,6 +295,46 @@ pub fn decode_body(profile: WireProfile, body: Bytes) -> Result<Packet, PacketEr
     }
 }
 
+/// The Msg packets we and the references send, read without building messages: fields in order, each at most once,
+/// a channel that fits, `eof` 0 or 1. Gives the channel, `eof` and where the data lies in `body`; `None` for
+/// anything else (which [`decode_body`] then reads, or refuses). Whenever it gives an answer, [`decode_body`] gives
+/// the same one (a property test checks): it only spares the reference counting of a slice per field.
+fn canonical_msg(profile: WireProfile, body: &[u8]) -> Option<(ChannelId, bool, std::ops::Range<usize>)> {
+    let mut rest = body;
+    match profile {
+        WireProfile::Tm2 => {
+            rest = rest.strip_prefix(&[0x0a, TM2_MSG.len() as u8])?.strip_prefix(TM2_MSG.as_bytes())?;
+            if rest.is_empty() {
+                return Some((0, false, 0..0));
+            }
+            rest = rest.strip_prefix(&[0x12])?;
+        }
+        WireProfile::CometBft => rest = rest.strip_prefix(&[0x1a])?,
+    }
+    let value_len = prost::encoding::decode_varint(&mut rest).ok()?;
+    if value_len != rest.len() as u64 {
+        return None;
+    }
+    let field = |key: u8, rest: &mut &[u8]| -> Option<Option<u64>> {
+        match rest.split_first() {
+            Some((&k, after)) if k == key => {
+                *rest = after;
+                prost::encoding::decode_varint(rest).ok().map(Some)
+            }
+            _ => Some(None),
+        }
+    };
+    let channel = field(0x08, &mut rest)?.unwrap_or(0);
+    let eof = field(0x10, &mut rest)?.unwrap_or(0);
+    let data_len = field(0x1a, &mut rest)?.unwrap_or(0);
+    if data_len != rest.len() as u64 || eof > 1 {
+        return None;
+    }
+    let channel = ChannelId::try_from(channel).ok()?;
+    let start = body.len() - rest.len();
+    Some((channel, eof == 1, start..body.len()))
+}
+
 /// Takes one complete packet off the front of `buf`, if `buf` holds one: `Ok(None)` means "read more".
 ///
 /// The length is checked against `limits` as soon as the prefix is complete, before the body arrives.
@@ -318,6 +358,12 @@ pub fn decode(limits: &PacketLimits, buf: &mut BytesMut) -> Result<Option<Packet
         return Ok(None);
     }
     buf.advance(prefix_len);
+    if let Some((channel, eof, data)) = canonical_msg(limits.profile, &buf[..len]) {
+        // The data is the body's tail: one slice of the read buffer, the rest skipped.
+        buf.advance(data.start);
+        let data = if data.is_empty() { Bytes::new() } else { buf.split_to(data.len()).freeze() };
+        return Ok(Some(Packet::Msg { channel, eof, data }));
+    }
     let body = buf.split_to(len).freeze();
     decode_body(limits.profile, body).map(Some)
 }
@@ -326,6 +372,40 @@ pub fn decode(limits: &PacketLimits, buf: &mut BytesMut) -> Result<Option<Packet
 mod tests {
     use super::*;
     use crate::amino::Any;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_fast_reading_of_a_msg_agrees_with_the_full_decoder(
+            tm2 in any::<bool>(),
+            channel in any::<u8>(),
+            eof in any::<bool>(),
+            data in proptest::collection::vec(any::<u8>(), 0..300),
+            noise in proptest::collection::vec(any::<u8>(), 0..40),
+            at in any::<usize>(),
+            flip in any::<u8>(),
+        ) {
+            let profile = if tm2 { WireProfile::Tm2 } else { WireProfile::CometBft };
+            let wire = encode(profile, &Packet::Msg { channel, eof, data: Bytes::from(data.clone()) });
+            let mut body = &wire[..];
+            let _ = prost::encoding::decode_varint(&mut body).unwrap();
+            // What we send is read the fast way, and as the full decoder reads it.
+            let (c, e, range) = canonical_msg(profile, body).expect("our own encoding is canonical");
+            prop_assert_eq!((c, e, &body[range]), (channel, eof, &data[..]));
+            // Changed bytes and arbitrary bodies: whenever the fast way answers, the full decoder agrees.
+            let mut changed = body.to_vec();
+            if !changed.is_empty() {
+                let i = at % changed.len();
+                changed[i] ^= flip;
+            }
+            for candidate in [changed, noise] {
+                if let Some((c, e, range)) = canonical_msg(profile, &candidate) {
+                    let full = decode_body(profile, Bytes::from(candidate.clone()));
+                    prop_assert_eq!(full, Ok(Packet::Msg { channel: c, eof: e, data: Bytes::copy_from_slice(&candidate[range]) }));
+                }
+            }
+        }
+    }
 
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s.replace(' ', "")).unwrap()
