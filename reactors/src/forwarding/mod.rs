@@ -895,22 +895,27 @@ impl Actor {
 
     fn on_frame(&mut self, peer: NodeId, msg: bytes::Bytes, received_at: Instant) {
         let Some(handle) = self.peers.get(&peer) else { return };
-        // Decoding from `Bytes` shares the message's memory: the packet and its data are not copied.
-        let frame = match IlpFrame::decode(msg) {
-            Ok(f) => f,
-            Err(e) => {
-                warn!(self.logger, "malformed ILP frame; disconnecting the peer"; "peer" => %peer, "error" => %e);
-                handle.stop_for_error(format!("malformed ILP frame: {e}"));
-                return;
-            }
+        // Read in place (the usual layout), else decoded (its packet is then a slice of the message): either way the
+        // packet is `msg[range]`, nothing copied.
+        let (request_id, msg, range) = match wire::view(&msg) {
+            Some((request_id, range)) => (request_id, msg, range),
+            None => match IlpFrame::decode(msg) {
+                Ok(f) => (f.request_id, f.packet.clone(), 0..f.packet.len()),
+                Err(e) => {
+                    warn!(self.logger, "malformed ILP frame; disconnecting the peer"; "peer" => %peer, "error" => %e);
+                    handle.stop_for_error(format!("malformed ILP frame: {e}"));
+                    return;
+                }
+            },
         };
+        let packet = &msg[range];
         // Borrowed, not cloned: per packet, reference counts are atomic operations on lines other threads touch.
         let account = self.node_accounts.get(&peer);
         let answer = |reservation: Reservation, reject: Reject| {
-            let _ = reservation.send(wire::frame(frame.request_id, &reject));
+            let _ = reservation.send(wire::frame(request_id, &reject));
         };
         // Type 12 is a request: whatever follows, it is answered, through room reserved now.
-        if frame.packet.first() == Some(&12) {
+        if packet.first() == Some(&12) {
             let reservation = match handle.reserve(ILP_CHANNEL) {
                 Ok(r) => r,
                 Err(e) => {
@@ -929,16 +934,15 @@ impl Actor {
             };
             // A Prepare is held until it is answered: its data is copied out of the connection's read buffer (a
             // shared slice would keep the whole buffer alive that long). Answers are passed on at once: shared.
-            let prepare = match Packet::decode(&frame.packet) {
+            let prepare = match Packet::decode(packet) {
                 Ok(Packet::Prepare(p)) => Ok(p),
-                Ok(_) => Err(crate::ilp::PacketError::NotAPrepare(frame.packet[0])),
+                Ok(_) => Err(crate::ilp::PacketError::NotAPrepare(packet[0])),
                 Err(e) => Err(e),
             };
             match prepare {
                 Ok(prepare) => {
                     let expires_at = prepare.expires_at;
-                    let responder =
-                        Responder::Peer { request_id: frame.request_id, reservation, expires_at, since: received_at };
+                    let responder = Responder::Peer { request_id, reservation, expires_at, since: received_at };
                     self.core.prepare(self.clock.at(received_at), account, responder, prepare);
                 }
                 Err(e) => answer(reservation, self::rules::bad_prepare(&e, self.core.address())),
@@ -947,11 +951,11 @@ impl Actor {
         }
         // Anything else answers one of our Prepares to this peer's account; unknown IDs are ignored by the core.
         let Some(account) = account else { return };
-        if frame.request_id == ILDCP_REQUEST_ID {
+        if request_id == ILDCP_REQUEST_ID {
             let account = account.clone();
-            return self.on_address_answer(&account, &frame.packet);
+            return self.on_address_answer(&account, packet);
         }
-        let reply = match Packet::decode_shared(&frame.packet) {
+        let reply = match Packet::decode_shared_within(packet, &msg) {
             Ok(Packet::Fulfill(f)) => Reply::Fulfill(f),
             Ok(Packet::Reject(r)) => Reply::Reject(r),
             Ok(Packet::Prepare(_)) => return,
@@ -961,7 +965,7 @@ impl Actor {
                 format!("failed to send packet: invalid reply: {e}"),
             )),
         };
-        self.core.reply(account, frame.request_id, reply);
+        self.core.reply(account, request_id, reply);
     }
 
     async fn on_command(&mut self, cmd: Command) {

@@ -36,6 +36,28 @@ impl IlpFrame {
     }
 }
 
+/// A frame as we and our peers write it (fields in order, each at most once, nothing else), read in place: the
+/// request ID and where the packet lies in `frame`. `None` for any other layout, which [`IlpFrame::from_bytes`] then
+/// reads (or refuses); whenever this answers, that gives the same answer (a property test checks). Reading in place
+/// spares the reference counting of a slice of the connection's read buffer, which its reader touches too.
+pub fn view(frame: &[u8]) -> Option<(u64, std::ops::Range<usize>)> {
+    let mut rest = frame;
+    let mut request_id = 0;
+    if let Some(after) = rest.strip_prefix(&[0x08]) {
+        rest = after;
+        request_id = prost::encoding::decode_varint(&mut rest).ok()?;
+    }
+    if rest.is_empty() {
+        return Some((request_id, frame.len()..frame.len()));
+    }
+    rest = rest.strip_prefix(&[0x12])?;
+    let len = prost::encoding::decode_varint(&mut rest).ok()?;
+    if len != rest.len() as u64 {
+        return None;
+    }
+    Some((request_id, frame.len() - rest.len()..frame.len()))
+}
+
 /// The frame for `packet` with `request_id`, byte for byte what [`IlpFrame::to_bytes`] gives, with the packet
 /// written straight into the frame (one allocation, no copy).
 pub fn frame(request_id: u64, packet: &impl Encode) -> Bytes {
@@ -77,6 +99,35 @@ mod tests {
         assert_eq!(&f.to_bytes()[..], &[0x08, 0xac, 0x02, 0x12, 0x02, 0x0d, 0x00]);
         assert_eq!(IlpFrame::from_bytes(&f.to_bytes()), Ok(f));
         assert!(IlpFrame::from_bytes(&[0x12, 0x05, 0x00]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reading_in_place_agrees_with_the_protobuf_decoder(
+            id in proptest::prelude::any::<u64>(),
+            packet in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            at in proptest::prelude::any::<usize>(),
+            flip in proptest::prelude::any::<u8>(),
+        ) {
+            let bytes = IlpFrame { request_id: id, packet: Bytes::from(packet.clone()) }.to_bytes();
+            let (got, range) = view(&bytes).expect("our own frames are read in place");
+            proptest::prop_assert_eq!((got, &bytes[range]), (id, &packet[..]));
+            let mut changed = bytes.to_vec();
+            if !changed.is_empty() {
+                let i = at % changed.len();
+                changed[i] ^= flip;
+            }
+            for candidate in [changed, noise] {
+                if let Some((got, range)) = view(&candidate) {
+                    let full = IlpFrame::from_bytes(&candidate);
+                    proptest::prop_assert_eq!(
+                        full,
+                        Ok(IlpFrame { request_id: got, packet: Bytes::copy_from_slice(&candidate[range]) })
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -397,6 +397,12 @@ impl Packet {
         Packet::decode_from(bytes, Some(bytes))
     }
 
+    /// As [`Packet::decode_shared`], for a packet that lies within `owner` (a frame it came in): its data is a
+    /// slice of `owner`.
+    pub fn decode_shared_within(bytes: &[u8], owner: &Bytes) -> Result<Packet, PacketError> {
+        Packet::decode_from(bytes, Some(owner))
+    }
+
     fn decode_from(bytes: &[u8], share: Option<&Bytes>) -> Result<Packet, PacketError> {
         let mut outer = Reader::new(bytes);
         let kind = outer.u8("type")?;
