@@ -1,7 +1,7 @@
 //! ILP forwarding benchmark, printed as one JSON object.
 //!
 //! ```text
-//! cargo bench -p ledgerwire-reactors --bench ilp_forwarding            # ~10 s
+//! cargo bench -p ledgerwire-reactors --bench ilp_forwarding            # ~15 s
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --quick
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --line-only   # no baselines (for a profiler)
 //! cargo bench -p ledgerwire-reactors --bench ilp_forwarding -- --window 512  # Prepares in flight (2,048)
@@ -13,7 +13,8 @@
 //! directory; the sender and the receiver are in-process endpoints (the sender one task handing Prepares over in
 //! batches), and every Prepare is fulfilled. Measured in the same run, as baselines: the forwarding core alone (no
 //! I/O; one Prepare at a time, and with the window open as in the line), one connector with both endpoints in process (no p2p), and plain request/response round trips over the
-//! same kind of p2p link with a trivial echo reactor; the last two with their CPU.
+//! same kind of p2p link with a trivial echo reactor; the last two with their CPU. Each is measured after a warm-up
+//! of a quarter as many; the line three times, reporting the run with the median CPU.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use std::collections::HashMap;

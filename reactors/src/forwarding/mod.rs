@@ -272,8 +272,8 @@ impl Connector {
 
     /// Sends Prepares from `account` without waiting for their answers: each comes back on `answers` with the tag
     /// it was sent with, exactly once (a connector that stops answers what is left T00, without `triggeredBy`).
-    /// Answers arrive in batches: those of one connector turn for one channel usually travel as one message (a turn
-    /// that answers more than eight senders may send a channel a few).
+    /// Answers arrive in batches: those of one connector turn for one channel travel as one message. The batch
+    /// carries one copy of `answers`, whatever its size: reuse one channel per sender.
     /// Waits only for room in the connector's queue (a large batch goes over in parts of 1,024); cancelling the
     /// wait answers what was not handed over T00. For in-process senders that keep many payments in flight
     /// (one message per 1,024 Prepares, no task or oneshot per Prepare); [`Connector::prepare`] is the
