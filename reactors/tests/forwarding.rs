@@ -200,7 +200,7 @@ async fn a_batch_gets_one_answer_per_tag_and_what_a_stopped_connector_leaves_is_
     // The receiver fulfills even packets and holds odd ones.
     let (a, b) = line(WireProfile::Tm2, |p| echo_fulfillment(p).filter(|f| f.data[7] % 2 == 0)).await;
     let (answers, mut rx) = mpsc::unbounded_channel();
-    // More than one command's worth (128): the handle splits it.
+    // One command (a batch goes over in commands of at most 1,024; forwarding/batch.rs tests the split).
     let batch = (0..300u64).map(|n| (1000 + n, prepare(n, 5, 30_000))).collect();
     a.connector.send_batch(AccountId::new("sender").unwrap(), batch, &answers).await.unwrap();
     drop(answers);

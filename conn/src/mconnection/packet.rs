@@ -305,7 +305,8 @@ fn canonical_msg(profile: WireProfile, body: &[u8]) -> Option<(ChannelId, bool, 
         WireProfile::Tm2 => {
             rest = rest.strip_prefix(&[0x0a, TM2_MSG.len() as u8])?.strip_prefix(TM2_MSG.as_bytes())?;
             if rest.is_empty() {
-                return Some((0, false, 0..0));
+                // An empty value: channel 0, no data (an empty range at the body's end, as for any empty data).
+                return Some((0, false, body.len()..body.len()));
             }
             rest = rest.strip_prefix(&[0x12])?;
         }
@@ -374,6 +375,18 @@ mod tests {
     use crate::amino::Any;
     use proptest::prelude::*;
 
+    #[test]
+    fn a_tm2_msg_with_an_empty_value_is_taken_whole() {
+        // `/p2p.Msg` with no value at all: channel 0, no data. Another implementation may send it; the fast reading
+        // must consume its whole body so that the next packet is read from its start.
+        let limits = PacketLimits::new(WireProfile::Tm2, 1024);
+        let mut stream =
+            BytesMut::from(&[&h("0a 0a 08 2f 70 32 70 2e 4d 73 67")[..], ping_bytes(WireProfile::Tm2)].concat()[..]);
+        assert_eq!(decode(&limits, &mut stream), Ok(Some(Packet::Msg { channel: 0, eof: false, data: Bytes::new() })));
+        assert_eq!(decode(&limits, &mut stream), Ok(Some(Packet::Ping)));
+        assert!(stream.is_empty());
+    }
+
     proptest! {
         #[test]
         fn the_fast_reading_of_a_msg_agrees_with_the_full_decoder(
@@ -391,7 +404,14 @@ mod tests {
             let _ = prost::encoding::decode_varint(&mut body).unwrap();
             // What we send is read the fast way, and as the full decoder reads it.
             let (c, e, range) = canonical_msg(profile, body).expect("our own encoding is canonical");
+            prop_assert_eq!(range.end, body.len(), "the data is the body's tail");
             prop_assert_eq!((c, e, &body[range]), (channel, eof, &data[..]));
+            // In a stream, the packet is taken whole: a ping after it comes out next.
+            let limits = PacketLimits::new(profile, 1024);
+            let mut stream = BytesMut::from(&[&wire[..], ping_bytes(profile)].concat()[..]);
+            prop_assert_eq!(decode(&limits, &mut stream), Ok(Some(Packet::Msg { channel, eof, data: Bytes::from(data) })));
+            prop_assert_eq!(decode(&limits, &mut stream), Ok(Some(Packet::Ping)));
+            prop_assert!(stream.is_empty());
             // Changed bytes and arbitrary bodies: whenever the fast way answers, the full decoder agrees.
             let mut changed = body.to_vec();
             if !changed.is_empty() {
@@ -400,6 +420,7 @@ mod tests {
             }
             for candidate in [changed, noise] {
                 if let Some((c, e, range)) = canonical_msg(profile, &candidate) {
+                    prop_assert_eq!(range.end, candidate.len(), "the data is the body's tail");
                     let full = decode_body(profile, Bytes::from(candidate.clone()));
                     prop_assert_eq!(full, Ok(Packet::Msg { channel: c, eof: e, data: Bytes::copy_from_slice(&candidate[range]) }));
                 }

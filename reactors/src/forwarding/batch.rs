@@ -5,9 +5,13 @@
 //! answer route is that table's index and the Prepare's tag (plain numbers: nothing to count up and down across
 //! threads per Prepare). Answers gathered during a connector turn go to each channel as one message at its end.
 //!
-//! Exactly once, whatever happens: a batch dropped before the connector takes it (a stopped connector, a cancelled
-//! `send_batch`) answers its Prepares T00 as it goes; a connector that stops with Prepares open answers those T00
-//! through [`AnswerChannels::answer`] before it drops the table.
+//! Exactly once, whatever happens: a batch answers T00 every Prepare it still holds when it is dropped (a stopped
+//! connector, a cancelled `send_batch`, a connector that panics while taking it in: it hands its Prepares over one
+//! at a time); a connector that stops with Prepares open answers those (T00, or the answer it had ready) through
+//! [`AnswerChannels::answer`] before it drops the table. Channel indices carry a generation, so an index kept by
+//! mistake after its channel is gone reaches nobody rather than another sender.
+
+use std::collections::VecDeque;
 
 use slab::Slab;
 use tokio::sync::mpsc;
@@ -34,13 +38,13 @@ pub(super) fn stopped() -> Reject {
 #[derive(Debug)]
 pub(super) struct TaggedBatch {
     to: Option<BatchAnswers>,
-    prepares: Vec<(u64, Prepare)>,
+    prepares: VecDeque<(u64, Prepare)>,
 }
 
 impl TaggedBatch {
     /// `prepares`, answered on `to`.
     pub(super) fn new(to: &BatchAnswers, prepares: Vec<(u64, Prepare)>) -> TaggedBatch {
-        TaggedBatch { to: Some(to.clone()), prepares }
+        TaggedBatch { to: Some(to.clone()), prepares: prepares.into() }
     }
 
     /// Prepares in the batch.
@@ -55,10 +59,14 @@ impl TaggedBatch {
         TaggedBatch { to: self.to.clone(), prepares: first }
     }
 
-    /// The channel and the Prepares, which are now the taker's to answer.
-    pub(super) fn take(mut self) -> Option<(BatchAnswers, Vec<(u64, Prepare)>)> {
-        let to = self.to.take()?;
-        Some((to, std::mem::take(&mut self.prepares)))
+    /// The channel the answers go to.
+    pub(super) fn to(&self) -> Option<&BatchAnswers> {
+        self.to.as_ref()
+    }
+
+    /// The next Prepare, which is now the taker's to answer (the batch still answers the rest if it is dropped).
+    pub(super) fn pop(&mut self) -> Option<(u64, Prepare)> {
+        self.prepares.pop_front()
     }
 }
 
@@ -72,10 +80,17 @@ impl Drop for TaggedBatch {
     }
 }
 
+/// A channel of [`AnswerChannels`]: its index and the generation that index had when the channel was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AnswerChannel {
+    index: usize,
+    generation: u64,
+}
+
 /// Where one Prepare's answer goes: a channel of [`AnswerChannels`] and the Prepare's tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct AnswerSlot {
-    channel: usize,
+    channel: AnswerChannel,
     tag: u64,
 }
 
@@ -85,10 +100,12 @@ pub(super) struct AnswerChannels {
     channels: Slab<Channel>,
     /// Channels with answers gathered this turn, in the order of their first.
     touched: Vec<usize>,
+    next_generation: u64,
 }
 
 #[derive(Debug)]
 struct Channel {
+    generation: u64,
     to: BatchAnswers,
     /// Prepares taken in and not yet answered.
     open: usize,
@@ -105,32 +122,37 @@ impl AnswerChannels {
     /// Takes in `n` Prepares answered on `to` and returns the channel's index for their [`AnswerSlot`]s. A channel
     /// already open (the same sender's earlier batch) is found by a look through the open ones: once per batch, and
     /// there are as many as there are in-process senders with Prepares in flight.
-    pub(super) fn open(&mut self, to: BatchAnswers, n: usize) -> usize {
-        if let Some((i, c)) = self.channels.iter_mut().find(|(_, c)| c.to.same_channel(&to)) {
+    pub(super) fn open(&mut self, to: BatchAnswers, n: usize) -> AnswerChannel {
+        if let Some((index, c)) = self.channels.iter_mut().find(|(_, c)| c.to.same_channel(&to)) {
             c.open += n;
-            return i;
+            return AnswerChannel { index, generation: c.generation };
         }
-        self.channels.insert(Channel { to, open: n, gathered: Vec::new(), room: FIRST_ROOM })
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let index = self.channels.insert(Channel { generation, to, open: n, gathered: Vec::new(), room: FIRST_ROOM });
+        AnswerChannel { index, generation }
     }
 
     /// The slot of the Prepare tagged `tag` on `channel`.
-    pub(super) fn slot(channel: usize, tag: u64) -> AnswerSlot {
+    pub(super) fn slot(channel: AnswerChannel, tag: u64) -> AnswerSlot {
         AnswerSlot { channel, tag }
     }
 
-    /// Gathers the answer for `slot`, sent with the rest of its channel's at [`AnswerChannels::flush`].
-    pub(super) fn answer(&mut self, slot: AnswerSlot, reply: Reply) {
-        let Some(c) = self.channels.get_mut(slot.channel) else {
-            // Every open slot's channel stays in the table until its last answer is flushed.
-            debug_assert!(false, "an answer for a channel that is gone");
-            return;
+    /// Gathers the answer for `slot`, sent with the rest of its channel's at [`AnswerChannels::flush`]. False if
+    /// its channel is gone (which the open counts rule out: every open slot's channel stays until its last answer
+    /// is flushed).
+    pub(super) fn answer(&mut self, slot: AnswerSlot, reply: Reply) -> bool {
+        let AnswerChannel { index, generation } = slot.channel;
+        let Some(c) = self.channels.get_mut(index).filter(|c| c.generation == generation) else {
+            return false;
         };
         if c.gathered.is_empty() {
             c.gathered.reserve(c.room);
-            self.touched.push(slot.channel);
+            self.touched.push(index);
         }
         c.gathered.push((slot.tag, reply));
         c.open = c.open.saturating_sub(1);
+        true
     }
 
     /// Sends each channel the answers gathered since the last flush, as one message, and forgets the channels
@@ -179,14 +201,19 @@ mod tests {
     fn a_batch_dropped_before_it_is_taken_answers_each_prepare_t00_in_one_message() {
         let (to, mut rx) = mpsc::unbounded_channel();
         let mut batch = TaggedBatch::new(&to, (0..5).map(|t| (t, prepare())).collect());
-        let first = batch.split_first(2);
+        let mut first = batch.split_first(2);
         drop(batch);
         let rest = rx.try_recv().unwrap();
         assert_eq!(rest.iter().map(|(t, _)| *t).collect::<Vec<_>>(), [2, 3, 4]);
         assert!(rest.iter().all(|(_, r)| matches!(r, Reply::Reject(r) if r.code == ErrorCode::T00_INTERNAL_ERROR)));
-        let (_, prepares) = first.take().unwrap();
-        assert_eq!(prepares.len(), 2);
-        assert!(rx.try_recv().is_err(), "a taken batch answers nothing by itself");
+        assert_eq!(first.pop().map(|(t, _)| t), Some(0));
+        drop(first);
+        let rest = rx.try_recv().unwrap();
+        assert_eq!(
+            rest.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            [1],
+            "a Prepare taken out is the taker's to answer"
+        );
     }
 
     #[test]
@@ -196,16 +223,23 @@ mod tests {
         let a = table.open(to.clone(), 2);
         let b = table.open(to, 1);
         assert_eq!(a, b, "the same sender's batches share one channel");
-        table.answer(AnswerChannels::slot(a, 7), fulfill());
-        table.answer(AnswerChannels::slot(a, 9), fulfill());
+        assert!(table.answer(AnswerChannels::slot(a, 7), fulfill()));
+        assert!(table.answer(AnswerChannels::slot(a, 9), fulfill()));
         assert!(rx.try_recv().is_err(), "nothing is sent before the turn ends");
         table.flush();
         assert_eq!(rx.try_recv().unwrap().iter().map(|(t, _)| *t).collect::<Vec<_>>(), [7, 9]);
         assert_eq!(table.len(), 1, "one Prepare is still open");
-        table.answer(AnswerChannels::slot(a, 8), fulfill());
+        assert!(table.answer(AnswerChannels::slot(a, 8), fulfill()));
         table.flush();
         assert_eq!(rx.try_recv().unwrap().len(), 1);
         assert_eq!(table.len(), 0, "a channel with nothing open is forgotten");
+        // Its index, reused by another sender, does not take a stale slot's answer.
+        let (other, mut other_rx) = mpsc::unbounded_channel();
+        let c = table.open(other, 1);
+        assert_eq!(c.index, a.index);
+        assert!(!table.answer(AnswerChannels::slot(a, 8), fulfill()));
+        table.flush();
+        assert!(other_rx.try_recv().is_err());
     }
 
     #[test]
@@ -214,8 +248,8 @@ mod tests {
         let mut table = AnswerChannels::default();
         let (a, b) = (table.open(one, 1), table.open(two, 1));
         assert_ne!(a, b);
-        table.answer(AnswerChannels::slot(b, 2), fulfill());
-        table.answer(AnswerChannels::slot(a, 1), fulfill());
+        assert!(table.answer(AnswerChannels::slot(b, 2), fulfill()));
+        assert!(table.answer(AnswerChannels::slot(a, 1), fulfill()));
         table.flush();
         assert_eq!(rx1.try_recv().unwrap()[0].0, 1);
         assert_eq!(rx2.try_recv().unwrap()[0].0, 2);

@@ -25,7 +25,8 @@ use crate::ilp::{Address, Condition, ErrorCode, Fulfill, PEER_PROTOCOL_CONDITION
 
 /// What a driver gives each Prepare it hands in, by default: an ID of its choosing. The core hands it back in
 /// that Prepare's [`Action::Respond`]; a driver may hand in anything else that tells it how to answer (the
-/// connector hands in the answer's channel itself, so it needs no map of its own).
+/// connector hands in the answer's route itself: a send reservation, a oneshot, or a batch sender's channel index
+/// and tag, so it needs no map of its own).
 pub type InboundId = u64;
 /// The ID the core gives a Prepare it forwards (below 2^63; not given again for 2^39 forwarded Prepares).
 pub type OutboundId = u64;
@@ -306,20 +307,20 @@ impl<T> Forwarder<T> {
         self.actions.pop_front()
     }
 
-    /// For a driver that stops: gives up every inbound Prepare still owed an answer (open, or answered by an
-    /// action not yet polled; such actions are dropped) and returns what the driver handed in with each, so that
-    /// it can answer them itself (T00, say). Meant for a core about to be dropped: balances reserved for those
-    /// Prepares stay reserved.
-    pub fn abandon(&mut self) -> Vec<T> {
-        let mut owed: Vec<T> = self
+    /// For a driver that stops: gives up every inbound Prepare still owed an answer and returns what the driver
+    /// handed in with each, with the answer when the core had one ready (an action not yet polled) and `None` when
+    /// it is still open (answer it T00, say). Other actions not yet polled are dropped. Meant for a core about to be
+    /// dropped: balances reserved for open Prepares stay reserved.
+    pub fn abandon(&mut self) -> Vec<(T, Option<Reply>)> {
+        let mut owed: Vec<(T, Option<Reply>)> = self
             .actions
             .drain(..)
             .filter_map(|a| match a {
-                Action::Respond { id, .. } => Some(id),
+                Action::Respond { id, reply } => Some((id, Some(reply))),
                 _ => None,
             })
             .collect();
-        owed.extend(self.inbound.drain().map(|i| i.token));
+        owed.extend(self.inbound.drain().map(|i| (i.token, None)));
         owed
     }
 

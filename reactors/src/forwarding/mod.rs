@@ -273,7 +273,7 @@ impl Connector {
     /// Sends Prepares from `account` without waiting for their answers: each comes back on `answers` with the tag
     /// it was sent with, exactly once (a connector that stops answers what is left T00, without `triggeredBy`).
     /// Answers arrive in batches: those of one connector turn for one channel travel as one message. The batch
-    /// carries one copy of `answers`, whatever its size: reuse one channel per sender.
+    /// carries one copy of `answers` per 1,024 Prepares (not one per Prepare): reuse one channel per sender.
     /// Waits only for room in the connector's queue (a large batch goes over in parts of 1,024); cancelling the
     /// wait answers what was not handed over T00. For in-process senders that keep many payments in flight
     /// (one message per 1,024 Prepares, no task or oneshot per Prepare); [`Connector::prepare`] is the
@@ -548,9 +548,20 @@ impl Drop for Actor {
     fn drop(&mut self) {
         // Batch senders are owed exactly one answer per Prepare, even from a connector that stops mid-turn (or
         // unwinds): those still open are answered T00, and everything gathered goes out.
-        for responder in self.core.abandon() {
-            if let Responder::Tagged(slot, _) = responder {
-                self.answers.answer(slot, Reply::Reject(batch::stopped()));
+        for (responder, ready) in self.core.abandon() {
+            match (responder, ready) {
+                (Responder::Tagged(slot, _), reply) => {
+                    self.answers.answer(slot, reply.unwrap_or_else(|| Reply::Reject(batch::stopped())));
+                }
+                // An answer the core had ready still goes out; an open Prepare's route is dropped (a peer's reservation
+                // is given back and the peer's own expiry answers it; a oneshot's caller sees the connector stop).
+                (Responder::Peer { request_id, reservation, .. }, Some(reply)) => {
+                    let _ = reservation.send(wire::frame(request_id, &reply));
+                }
+                (Responder::Local(tx, _), Some(reply)) => {
+                    let _ = tx.send(reply);
+                }
+                (Responder::Peer { .. } | Responder::Local(..), None) => {}
             }
         }
         self.answers.flush();
@@ -826,7 +837,11 @@ impl Actor {
             Responder::Local(tx, _) => {
                 let _ = tx.send(reply);
             }
-            Responder::Tagged(slot, _) => self.answers.answer(slot, reply),
+            Responder::Tagged(slot, _) => {
+                // Its channel stays in the table until this answer is flushed (open counts), so this cannot fail.
+                let answered = self.answers.answer(slot, reply);
+                debug_assert!(answered, "a batch answer's channel is gone");
+            }
             Responder::Peer { request_id, reservation, expires_at, .. } => {
                 let frame = wire::frame(request_id, &reply);
                 let node = reservation.peer();
@@ -975,11 +990,13 @@ impl Actor {
                 self.core.prepare(now, &account, Responder::Local(reply, since), prepare);
                 self.drain_actions();
             }
-            Command::Batch { account, prepares } => {
-                let Some((to, prepares)) = prepares.take() else { return };
+            Command::Batch { account, mut prepares } => {
+                let Some(to) = prepares.to().cloned() else { return };
                 let (since, now) = self.turn_now();
                 let channel = self.answers.open(to, prepares.len());
-                for (tag, prepare) in prepares {
+                // One at a time out of the batch: should the connector panic meanwhile, the batch still answers
+                // what it holds (T00), and what the core holds is answered as the actor drops.
+                while let Some((tag, prepare)) = prepares.pop() {
                     let slot = AnswerChannels::slot(channel, tag);
                     self.core.prepare(now, &account, Responder::Tagged(slot, since), prepare);
                     self.drain_actions();

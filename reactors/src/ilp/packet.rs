@@ -397,9 +397,9 @@ impl Packet {
         Packet::decode_from(bytes, Some(bytes))
     }
 
-    /// As [`Packet::decode_shared`], for a packet that lies within `owner` (a frame it came in): its data is a
-    /// slice of `owner`.
-    pub fn decode_shared_within(bytes: &[u8], owner: &Bytes) -> Result<Packet, PacketError> {
+    /// As [`Packet::decode_shared`], for a packet that lies within `owner` (the frame it came in): its data is a
+    /// slice of `owner`. `bytes` must be a part of `owner`'s memory (else this panics, as `Bytes::slice_ref` does).
+    pub(crate) fn decode_shared_within(bytes: &[u8], owner: &Bytes) -> Result<Packet, PacketError> {
         Packet::decode_from(bytes, Some(owner))
     }
 
