@@ -5,10 +5,12 @@
 //! answer route is that table's index and the Prepare's tag (plain numbers: nothing to count up and down across
 //! threads per Prepare). Answers gathered during a connector turn go to each channel as one message at its end.
 //!
-//! Exactly once, whatever happens: a batch answers T00 every Prepare it still holds when it is dropped (a stopped
-//! connector, a cancelled `send_batch`, a connector that panics while taking it in: it hands its Prepares over one
-//! at a time); a connector that stops with Prepares open answers those (T00, or the answer it had ready) through
-//! [`AnswerChannels::answer`] before it drops the table. Channel indices carry a generation, so an index kept by
+//! Exactly once: a batch answers T00 every Prepare it still holds when it is dropped (a stopped connector, a
+//! cancelled `send_batch`, a connector that panics while taking it in: it hands its Prepares over one at a time); a
+//! connector that stops with Prepares open answers those (T00, or the answer it had ready) through
+//! [`AnswerChannels::answer`] before it drops the table. One case is left: a connector that panics (a bug) inside
+//! the forwarding core while taking a Prepare in, before the core holds it, leaves that one Prepare unanswered, and
+//! its sender, which holds its own copy of the channel, does not see the channel close. Channel indices carry a generation, so an index kept by
 //! mistake after its channel is gone reaches nobody rather than another sender.
 
 use std::collections::VecDeque;
@@ -33,18 +35,18 @@ pub(super) fn stopped() -> Reject {
     }
 }
 
-/// Tagged Prepares on their way to the connector, with the channel their answers go to. Dropped before the
-/// connector takes them out, it answers each of them T00 (one message).
+/// Tagged Prepares on their way to the connector, with the channel their answers go to. Dropped, it answers each
+/// Prepare it still holds T00 (one message); the connector takes them out one at a time.
 #[derive(Debug)]
 pub(super) struct TaggedBatch {
-    to: Option<BatchAnswers>,
+    to: BatchAnswers,
     prepares: VecDeque<(u64, Prepare)>,
 }
 
 impl TaggedBatch {
     /// `prepares`, answered on `to`.
     pub(super) fn new(to: &BatchAnswers, prepares: Vec<(u64, Prepare)>) -> TaggedBatch {
-        TaggedBatch { to: Some(to.clone()), prepares: prepares.into() }
+        TaggedBatch { to: to.clone(), prepares: prepares.into() }
     }
 
     /// Prepares in the batch.
@@ -60,8 +62,8 @@ impl TaggedBatch {
     }
 
     /// The channel the answers go to.
-    pub(super) fn to(&self) -> Option<&BatchAnswers> {
-        self.to.as_ref()
+    pub(super) fn to(&self) -> &BatchAnswers {
+        &self.to
     }
 
     /// The next Prepare, which is now the taker's to answer (the batch still answers the rest if it is dropped).
@@ -72,10 +74,8 @@ impl TaggedBatch {
 
 impl Drop for TaggedBatch {
     fn drop(&mut self) {
-        if let Some(to) = self.to.take()
-            && !self.prepares.is_empty()
-        {
-            let _ = to.send(self.prepares.drain(..).map(|(tag, _)| (tag, Reply::Reject(stopped()))).collect());
+        if !self.prepares.is_empty() {
+            let _ = self.to.send(self.prepares.drain(..).map(|(tag, _)| (tag, Reply::Reject(stopped()))).collect());
         }
     }
 }
@@ -119,7 +119,8 @@ struct Channel {
 const FIRST_ROOM: usize = 16;
 
 impl AnswerChannels {
-    /// Takes in `n` Prepares answered on `to` and returns the channel's index for their [`AnswerSlot`]s. A channel
+    /// Takes in `n` Prepares answered on `to` and returns the channel (its index and generation) for their
+    /// [`AnswerSlot`]s. A channel
     /// already open (the same sender's earlier batch) is found by a look through the open ones: once per batch, and
     /// there are as many as there are in-process senders with Prepares in flight.
     pub(super) fn open(&mut self, to: BatchAnswers, n: usize) -> AnswerChannel {

@@ -193,7 +193,7 @@ enum Command {
     Batch {
         account: AccountId,
         /// With the channel their answers go to: a batch dropped anywhere (a full queue whose sender gave up, a
-        /// stopped connector) answers each of its Prepares T00.
+        /// stopped connector) answers each Prepare it still holds T00.
         prepares: TaggedBatch,
     },
     AddAccount {
@@ -546,8 +546,9 @@ struct Actor {
 
 impl Drop for Actor {
     fn drop(&mut self) {
-        // Batch senders are owed exactly one answer per Prepare, even from a connector that stops mid-turn (or
-        // unwinds): those still open are answered T00, and everything gathered goes out.
+        // Every Prepare the core still holds: an answer it had ready goes out (to a peer, a oneshot or a batch
+        // sender); batch senders are owed exactly one answer per Prepare, even from a connector that stops mid-turn
+        // (or unwinds), so their open ones are answered T00; then everything gathered goes out.
         for (responder, ready) in self.core.abandon() {
             match (responder, ready) {
                 (Responder::Tagged(slot, _), reply) => {
@@ -991,7 +992,7 @@ impl Actor {
                 self.drain_actions();
             }
             Command::Batch { account, mut prepares } => {
-                let Some(to) = prepares.to().cloned() else { return };
+                let to = prepares.to().clone();
                 let (since, now) = self.turn_now();
                 let channel = self.answers.open(to, prepares.len());
                 // One at a time out of the batch: should the connector panic meanwhile, the batch still answers
