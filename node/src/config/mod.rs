@@ -494,6 +494,15 @@ mod tests {
         assert_eq!(c.ilp.routes[0].0, "g.bob");
         let twice = text.replace("id = \"app\"", "id = \"bob\"");
         assert_eq!(error(&twice), "ilp.accounts[1].id: bob is listed twice");
+        // A value of the wrong type names its entry as the checks after parsing do.
+        let wrong = text.replace(
+            "id = \"app\"\nrelation = \"child\"\nasset_code = \"USD\"\nasset_scale = 9",
+            "id = \"app\"\nrelation = \"child\"\nasset_code = \"USD\"\nasset_scale = \"nine\"",
+        );
+        assert_ne!(wrong, text);
+        assert!(error(&wrong).starts_with("ilp.accounts[1].asset_scale: "), "{}", error(&wrong));
+        let first = text.replacen("asset_scale = 9", "asset_scale = -1", 1);
+        assert!(error(&first).starts_with("ilp.accounts[0].asset_scale: "), "{}", error(&first));
     }
 
     /// docs/configuration.md documents exactly the keys the node accepts, with the same defaults.

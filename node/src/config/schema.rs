@@ -111,6 +111,24 @@ fn locate(text: &str, offset: usize) -> (usize, usize, Option<(Option<String>, S
     (line_no, column, key.filter(|k| !k.is_empty()).map(|k| (section, k)))
 }
 
+/// When the table around byte `offset` is an entry of an array of tables (`[[ilp.accounts]]`), its index: how many
+/// headers of that array come before it.
+fn array_entry(text: &str, offset: usize) -> Option<usize> {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..text[..offset].rfind('\n').map_or(0, |i| i + 1)];
+    let mut headers = before.lines().map(str::trim).filter(|l| l.starts_with('['));
+    let header = headers.next_back()?;
+    if !header.starts_with("[[") {
+        return None;
+    }
+    let name = |h: &str| h.split(']').next().unwrap_or("").trim_matches('[').trim().to_owned();
+    let this = name(header);
+    Some(before.lines().map(str::trim).filter(|l| l.starts_with("[[") && name(l) == this).count() - 1)
+}
+
 /// The words of the parser's message that say what was found: `integer `3``, `string "yes"`, `sequence`.
 fn found(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("invalid type: ")?;
@@ -146,7 +164,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub(crate) fn explain(error: &toml::de::Error, text: &str, path: &Path, sections: &[SectionSchema]) -> ConfigError {
     let message = error.message().lines().next().unwrap_or("invalid TOML").trim().to_owned();
     let span: Option<Range<usize>> = error.span();
-    let Some((line, column, at)) = span.map(|s| locate(text, s.start)) else {
+    let Some((line, column, at)) = span.as_ref().map(|s| locate(text, s.start)) else {
         return ConfigError::Syntax { path: path.to_owned(), line: None, message };
     };
     let header = text.lines().nth(line - 1).is_some_and(|l| l.trim_start().starts_with('['));
@@ -155,9 +173,11 @@ pub(crate) fn explain(error: &toml::de::Error, text: &str, path: &Path, sections
     };
     let schema = sections.iter().find(|s| s.name == section.as_deref());
     let known = schema.and_then(|s| s.keys.iter().find(|k| k.name == key));
-    let key_path = match &section {
-        Some(s) => format!("{s}.{key}"),
-        None => key.clone(),
+    let key_path = match (&section, array_entry(text, span.as_ref().map_or(0, |s| s.start))) {
+        // In an array of tables, the entry too: `ilp.accounts[1].asset_scale`, as the checks after parsing say it.
+        (Some(s), Some(i)) => format!("{s}[{i}].{key}"),
+        (Some(s), None) => format!("{s}.{key}"),
+        (None, _) => key.clone(),
     };
     let reason = if message.starts_with("unknown field") {
         // An unknown key in a section, or an unknown section or key at the top.
