@@ -181,18 +181,9 @@ impl AnswerChannels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ilp::{Address, Fulfill, Timestamp};
+    use crate::forwarding::endpoint::tests::prepare;
+    use crate::ilp::Fulfill;
     use bytes::Bytes;
-
-    fn prepare() -> Prepare {
-        Prepare {
-            amount: 1,
-            expires_at: Timestamp::from_unix_ms(1_700_000_000_000),
-            execution_condition: [0; 32],
-            destination: Address::parse("test.x").unwrap(),
-            data: Bytes::new(),
-        }
-    }
 
     fn fulfill() -> Reply {
         Reply::Fulfill(Fulfill { fulfillment: [0; 32], data: Bytes::new() })

@@ -152,7 +152,7 @@ impl EndpointQueue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ilp::{Address, Fulfill, Timestamp};
 
@@ -160,7 +160,8 @@ mod tests {
         AccountId::new("app").unwrap()
     }
 
-    fn prepare() -> Prepare {
+    /// A Prepare for tests of the forwarding driver's parts.
+    pub(in crate::forwarding) fn prepare() -> Prepare {
         Prepare {
             amount: 1,
             expires_at: Timestamp::from_unix_ms(0),
