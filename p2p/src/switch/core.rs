@@ -174,13 +174,18 @@ impl SwitchCore {
 
     /// Whether `peer` is banned at `now`; an expired ban is forgotten.
     fn is_banned(&mut self, peer: &NodeId, now: Instant) -> bool {
+        self.banned_until(peer, now).is_some()
+    }
+
+    /// When `peer`'s ban ends, if it is banned at `now`; an expired ban is forgotten.
+    fn banned_until(&mut self, peer: &NodeId, now: Instant) -> Option<Instant> {
         match self.bans.get(peer) {
-            Some(until) if *until > now => true,
+            Some(until) if *until > now => Some(*until),
             Some(_) => {
                 self.bans.remove(peer);
-                false
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
@@ -220,9 +225,13 @@ impl SwitchCore {
                 continue;
             }
             let address = target.address.to_string();
-            if self.is_banned(&id, now) {
+            if let Some(until) = self.banned_until(&id, now) {
                 let reason = DialError::Rejected(RejectReason::Banned);
                 self.emit(SwitchEvent::DialFailed { peer: id, address, reason });
+                // A persistent peer stays persistent: it is dialed again when the ban ends.
+                if self.persistent.contains_key(&id) {
+                    self.queue.push(target, until);
+                }
                 continue;
             }
             if !target.persistent {
@@ -404,7 +413,8 @@ impl SwitchCore {
         self.close(peer, DisconnectReason::Finished(reason), true)
     }
 
-    /// Refuses `peer` until `now + duration` and disconnects it.
+    /// Refuses `peer` until `now + duration` and disconnects it. A persistent peer stays persistent: it is dialed
+    /// again when the ban ends.
     pub(crate) fn ban(&mut self, peer: NodeId, duration: Duration, reason: String, now: Instant) {
         if self.bans.len() >= MAX_BANS && !self.bans.contains_key(&peer) {
             self.bans.retain(|_, until| *until > now);
@@ -414,8 +424,13 @@ impl SwitchCore {
                 self.bans.remove(&soonest);
             }
         }
-        self.bans.insert(peer, later(now, duration));
+        let until = later(now, duration);
+        self.bans.insert(peer, until);
         self.queue.remove(&peer);
+        // A persistent peer is dialed again when the ban ends, not before.
+        if let Some(address) = self.persistent.get(&peer).cloned() {
+            self.queue.push(DialTarget { address, persistent: true, attempts: 0 }, until);
+        }
         self.close(peer, DisconnectReason::Banned(reason), false);
     }
 }
@@ -692,6 +707,45 @@ mod tests {
         // A ban of any length never overflows the clock.
         core.ban(id(2), Duration::MAX, "forever".into(), t);
         assert!(core.is_banned(&id(2), t + Duration::from_secs(10 * 365 * 86_400)));
+    }
+
+    #[test]
+    fn a_banned_persistent_peer_is_dialed_again_when_the_ban_ends() {
+        let t = Instant::now();
+        let (vip, ban) = (id(9), Duration::from_secs(600));
+        let mut c = config();
+        c.persistent_peers = vec![addr(vip, 26656)];
+        let mut core = SwitchCore::new(id(100), &c, 7, t);
+        core.handle_timeout(t);
+        let Some(Action::Dial(target)) = core.poll_action() else { panic!("a dial") };
+        let conn = core.dial_succeeded(target, cand(vip, Outbound, 26656), t).unwrap().conn;
+        drain(&mut core);
+
+        // Banned while connected: every redial that falls due during the ban is refused, and none is lost.
+        core.ban(vip, ban, "abuse".into(), t);
+        drain(&mut core);
+        core.closed(vip, conn, DisconnectReason::Banned("abuse".into()), t);
+        drain(&mut core);
+        for _ in 0..10 {
+            let at = core.poll_timeout().expect("a redial is queued");
+            if at >= t + ban {
+                break;
+            }
+            core.handle_timeout(at);
+            assert_eq!(kinds(&drain(&mut core)), vec!["dial_failed"], "refused while banned");
+        }
+        assert_eq!(core.poll_timeout(), Some(t + ban), "queued for the end of the ban");
+        core.handle_timeout(t + ban);
+        let Some(Action::Dial(target)) = core.poll_action() else { panic!("dialed once the ban is over") };
+        assert_eq!(target.address, addr(vip, 26656));
+
+        // Banned while waiting between failed dials: dialed when the ban ends, not at the next backoff step.
+        let now = t + ban;
+        core.dial_failed(target, DialError::ConnectTimeout, now);
+        drain(&mut core);
+        assert!(core.poll_timeout().is_some_and(|at| at < now + Duration::from_secs(2)));
+        core.ban(vip, ban, "again".into(), now);
+        assert_eq!(core.poll_timeout(), Some(now + ban));
     }
 
     #[test]
