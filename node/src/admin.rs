@@ -8,6 +8,9 @@
 //! | `GET /peers` | connected peers: ID, address, direction, persistent, private, connected since, bytes in and out, RTT |
 //! | `POST /peers` | `{"address": "id@host:port", "persistent": false}` queues a dial |
 //! | `DELETE /peers/{id}` | disconnects a peer and stops redialing it until restart |
+//! | `GET /bans` | the bans in force: peer, reason, seconds left |
+//! | `POST /bans` | `{"id": "…", "duration": "1h", "reason": "…"}` disconnects a peer and refuses it for that long |
+//! | `DELETE /bans/{id}` | lifts a ban (a persistent peer is dialed at once) |
 //! | `GET /events` | switch events as server-sent events; `missed` reports events a slow reader lost |
 //! | `GET /addrbook` | the address book: address, source, first seen, last attempt, last success, failures |
 //! | `GET /accounts` | ILP accounts: relation, asset, link, source, balance and in-flight amounts, counters |
@@ -74,6 +77,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/status", get(status))
         .route("/peers", get(peers).post(dial))
         .route("/peers/{id}", axum::routing::delete(disconnect))
+        .route("/bans", get(bans).post(ban))
+        .route("/bans/{id}", axum::routing::delete(unban))
         .route("/events", get(events))
         .route("/addrbook", get(addrbook))
         .route("/accounts", get(accounts).post(add_account))
@@ -280,6 +285,80 @@ async fn disconnect(State(state): State<AdminState>, Path(id): Path<String>) -> 
     match state.switch.disconnect(id).await {
         Ok(true) => axum::Json(json!({ "disconnected": id.to_string() })).into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, format!("{id} is not connected")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn bans(State(state): State<AdminState>) -> Response {
+    match state.switch.bans().await {
+        Ok(bans) => axum::Json(Value::Array(
+            bans.into_iter()
+                .map(|b| {
+                    json!({ "id": b.peer.to_string(), "reason": b.reason, "remaining_secs": b.remaining.as_secs() })
+                })
+                .collect(),
+        ))
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// The longest reason an operator's ban keeps (it is logged and listed).
+const MAX_BAN_REASON: usize = 200;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BanRequest {
+    id: String,
+    duration: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn ban(State(state): State<AdminState>, body: Bytes) -> Response {
+    let req: BanRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"id\": \"node ID\", \"duration\": \"1h\", \"reason\": \"…\"}}: {e}"),
+            );
+        }
+    };
+    let id = match NodeId::parse(&req.id, state.profile) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("id: {e}")),
+    };
+    if id == state.switch.id() {
+        return error(StatusCode::BAD_REQUEST, "id: that is this node");
+    }
+    let duration = match crate::duration::parse(&req.duration) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => return error(StatusCode::BAD_REQUEST, "duration: must be longer than zero"),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("duration: {e}")),
+    };
+    let reason = req.reason.unwrap_or_else(|| "operator".to_owned());
+    if reason.chars().count() > MAX_BAN_REASON {
+        return error(StatusCode::BAD_REQUEST, format!("reason: longer than {MAX_BAN_REASON} characters"));
+    }
+    match state.switch.ban(id, duration, reason.clone()).await {
+        Ok(()) => (
+            StatusCode::CREATED,
+            axum::Json(json!({ "banned": id.to_string(), "reason": reason, "remaining_secs": duration.as_secs() })),
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn unban(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    let id = match NodeId::parse(&id, state.profile) {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match state.switch.unban(id).await {
+        Ok(true) => axum::Json(json!({ "unbanned": id.to_string() })).into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("{id} is not banned")),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

@@ -151,13 +151,45 @@ enum Command {
         #[arg(long)]
         persistent: bool,
     },
-    /// Ask the running node to disconnect a peer and not redial it until restart.
+    /// Ask the running node to disconnect a peer and not redial it until restart (if the peer dials us again it is
+    /// admitted: `ban` refuses it).
     Disconnect {
         /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
         home: PathBuf,
         /// The peer's ID.
         id: String,
+    },
+    /// Ask the running node to disconnect a peer and refuse it (both ways) for a while.
+    Ban {
+        /// The node's home directory.
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+        /// The peer's ID.
+        id: String,
+        /// How long: `30m`, `1h`, `24h`, …
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why (listed by `ledgerwire bans` and logged).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Ask the running node to lift a ban (a persistent peer is dialed at once).
+    Unban {
+        /// The node's home directory.
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+        /// The peer's ID.
+        id: String,
+    },
+    /// Show the running node's bans: peer, reason, time left.
+    Bans {
+        /// The node's home directory.
+        #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
+        home: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Configuration tools: `ledgerwire config check`.
     Config {
@@ -498,6 +530,31 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let (admin, token) = admin_of(&home)?;
             let v = client::delete_json(admin, &token, &format!("/peers/{id}")).await?;
             println!("{v}");
+        }
+        Command::Ban { home, id, duration, reason } => {
+            let (admin, token) = admin_of(&home)?;
+            let body = serde_json::json!({ "id": id, "duration": duration, "reason": reason });
+            let v = client::post_json(admin, &token, "/bans", &body).await?;
+            println!("{v}");
+        }
+        Command::Unban { home, id } => {
+            let (admin, token) = admin_of(&home)?;
+            let v = client::delete_json(admin, &token, &format!("/bans/{id}")).await?;
+            println!("{v}");
+        }
+        Command::Bans { home, json } => {
+            let (admin, token) = admin_of(&home)?;
+            let bans = client::get_json(admin, &token, "/bans").await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&bans)?);
+            } else {
+                let list = bans.as_array().map(Vec::as_slice).unwrap_or_default();
+                for b in list {
+                    let text = |k: &str| b[k].as_str().unwrap_or("?").to_owned();
+                    println!("{:<42} {:>10}s  {}", text("id"), b["remaining_secs"], text("reason"));
+                }
+                println!("{} ban(s)", list.len());
+            }
         }
         Command::Config { action: ConfigAction::Check { home } } => {
             let config = NodeConfig::load(&home)?;

@@ -9,7 +9,6 @@ use ledgerwire_node::client;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::mpsc;
 
 mod common;
 use common::*;
@@ -32,33 +31,12 @@ async fn two_nodes_join_through_persistent_peers_and_stop_cleanly() {
         let mut a = start(&h1).await;
         assert_eq!(a.id, id1);
         // Follow a's events before b exists, so the connection cannot be missed.
-        let (etx, mut events) = mpsc::unbounded_channel();
-        let (addr, token) = (a.admin, a.token.clone());
-        let (opened, open) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let on_open = move || {
-                let _ = opened.send(());
-            };
-            let _ = client::follow_events_from(addr, &token, on_open, move |e| {
-                let _ = etx.send(e);
-            })
-            .await;
-        });
-        open.await.unwrap();
+        let mut events = follow_events(&a).await;
         let p2p_a = a.p2p.clone();
         edit(&h2, |c| c.replace("persistent_peers = \"\"", &format!("persistent_peers = \"{id1}@{p2p_a}\"")));
         let mut b = start(&h2).await;
 
-        let connected = tokio::time::timeout(PATIENCE, async {
-            loop {
-                let e = events.recv().await.expect("event stream open");
-                if e["event"] == "peer_connected" {
-                    return e;
-                }
-            }
-        })
-        .await
-        .expect("b connects to a");
+        let connected = next_event(&mut events, "b connects to a", |e| e["event"] == "peer_connected").await;
         assert_eq!(connected["peer"], b.id.as_str());
         assert_eq!(connected["direction"], "inbound");
         // b admits the connection on its side too (both finish the handshake at about the same time).
@@ -197,6 +175,62 @@ async fn start_with_init_creates_a_home_on_first_run_and_reuses_it_after() {
         std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(tokio::time::timeout(PATIENCE, child.wait()).await.unwrap().unwrap().success());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_refuses_a_peer_that_keeps_redialing_until_the_operator_lifts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h1, h2) = (home(&dir, "a"), home(&dir, "b"));
+    init(&h1, "tm2");
+    init(&h2, "tm2");
+    let mut a = start(&h1).await;
+    let mut events = follow_events(&a).await;
+    let target = format!("{}@{}", a.id, a.p2p);
+    edit(&h2, |c| c.replace("persistent_peers = \"\"", &format!("persistent_peers = \"{target}\"")));
+    let mut b = start(&h2).await;
+    let b_id = b.id.clone();
+    let is = |kind: &'static str| {
+        let b_id = b_id.clone();
+        move |e: &Value| e["event"] == kind && e["peer"] == b_id.as_str()
+    };
+    next_event(&mut events, "b connects", is("peer_connected")).await;
+
+    // Banned: disconnected, and b's redials (a is its persistent peer) are refused.
+    let h1s = h1.to_str().unwrap();
+    let out = run(&["ban", &b.id, "--for", "1h", "--reason", "too chatty", "--home", h1s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gone = next_event(&mut events, "b disconnected", is("peer_disconnected")).await;
+    assert_eq!(gone["reason"], "banned: too chatty");
+    let refused = next_event(&mut events, "b's redial refused", is("peer_rejected")).await;
+    assert_eq!(refused["reason"], "banned");
+    let bans = client::get_json(a.admin, &a.token, "/bans").await.unwrap();
+    assert_eq!((bans[0]["id"].as_str(), bans[0]["reason"].as_str()), (Some(b.id.as_str()), Some("too chatty")));
+    assert!((3500..=3600).contains(&bans[0]["remaining_secs"].as_u64().unwrap()), "{bans}");
+    let table = String::from_utf8(run(&["bans", "--home", h1s]).stdout).unwrap();
+    assert!(table.contains(&b.id) && table.contains("too chatty") && table.contains("1 ban(s)"), "{table}");
+
+    // What an operator can get wrong is refused with the field named.
+    for (body, named) in [
+        (serde_json::json!({ "id": b.id, "duration": "soon" }), "duration"),
+        (serde_json::json!({ "id": b.id, "duration": "0" }), "duration"),
+        (serde_json::json!({ "id": a.id, "duration": "1h" }), "id"),
+        (serde_json::json!({ "id": "g1nope", "duration": "1h" }), "id"),
+    ] {
+        match client::post_json(a.admin, &a.token, "/bans", &body).await {
+            Err(client::ClientError::Status { status: 400, body: answer }) => {
+                assert!(answer.contains(named), "{body}: {answer}");
+            }
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    // Lifted: b's next redial is admitted.
+    let out = run(&["unban", &b.id, "--home", h1s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    next_event(&mut events, "b connects again", is("peer_connected")).await;
+    assert!(!run(&["unban", &b.id, "--home", h1s]).status.success(), "not banned any more");
+    assert!(sigterm(&mut b).await.success());
+    assert!(sigterm(&mut a).await.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,34 +119,12 @@ async fn admin_api_manages_accounts_settlements_and_routes(a: &Node, total: i128
         "max_packet_amount": 5000,
     });
     // Events: the ILP ones come on the same stream as the switch's.
-    let (opened, open) = tokio::sync::oneshot::channel();
-    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let (addr, token) = (a.admin, a.token.clone());
-    let follower = tokio::spawn(async move {
-        let on_open = || {
-            let _ = opened.send(());
-        };
-        let on_event = |e| {
-            let _ = events_tx.send(e);
-        };
-        let _ = client::follow_events_from(addr, &token, on_open, on_event).await;
-    });
-    open.await.unwrap();
+    let mut events = follow_events(a).await;
     let added = client::post_json(a.admin, &a.token, "/accounts", &wallet).await.unwrap();
     assert_eq!(added["added"], "wallet");
     // Switch events (discovery connecting A and C) may come first.
-    let event = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let e = events.recv().await.unwrap();
-            if e["event"] == "account_added" {
-                return e;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let event = next_event(&mut events, "account_added", |e| e["event"] == "account_added").await;
     assert_eq!((event["event"].as_str(), event["account"].as_str()), (Some("account_added"), Some("wallet")));
-    follower.abort();
     let accounts = client::get_json(a.admin, &a.token, "/accounts").await.unwrap();
     let w = accounts.as_array().unwrap().iter().find(|x| x["id"] == "wallet").unwrap();
     assert_eq!((w["source"].as_str(), w["http_url"].as_str()), (Some("api"), Some("http://127.0.0.1:9/w")));

@@ -55,19 +55,7 @@ async fn without_static_routes_a_payment_crosses_three_processes_once_routes_are
     );
     let mut b = start(&hb).await;
     // B's event stream, open before its peers connect.
-    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let (opened, open) = tokio::sync::oneshot::channel();
-    let (addr, token) = (b.admin, b.token.clone());
-    let follower = tokio::spawn(async move {
-        let on_open = move || {
-            let _ = opened.send(());
-        };
-        let _ = client::follow_events_from(addr, &token, on_open, move |e| {
-            let _ = events_tx.send(e);
-        })
-        .await;
-    });
-    open.await.unwrap();
+    let mut events = follow_events(&b).await;
     // A: no address of its own; B is its parent.
     configure_ilp(
         &ha,
@@ -107,7 +95,6 @@ async fn without_static_routes_a_payment_crosses_three_processes_once_routes_are
     .await
     .expect("route_added for test.c on /events");
     assert_eq!((added["next_hop"].as_str(), added["path"].clone()), (Some("c"), serde_json::json!(["test.c"])));
-    follower.abort();
     // B learned test.c from C; A learned it from B, with the path.
     let at_b = learned(&b, "test.c").await;
     assert_eq!((at_b["next_hop"].as_str(), at_b["source"].as_str()), (Some("c"), Some("learned")));

@@ -103,7 +103,7 @@ pub use peer::{DisconnectReason, PeerHandle, PeerInfo, PeerSendError, Reservatio
 pub use pending::{PendingRequests, RequestId};
 pub use reactor::{ReactorContext, ReactorError, ReactorSwitch};
 pub use switch::{
-    Backoff, BroadcastFailure, BroadcastReport, BuildError, PeerSummary, ProbeError, Switch, SwitchBuilder,
+    Backoff, BanSummary, BroadcastFailure, BroadcastReport, BuildError, PeerSummary, ProbeError, Switch, SwitchBuilder,
     SwitchConfig, SwitchConfigError, SwitchError,
 };
 pub use transport::{DialError, Direction, RejectReason, Transport, TransportConfig};

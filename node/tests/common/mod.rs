@@ -256,3 +256,39 @@ pub(crate) mod app {
         (addr, fulfilled)
     }
 }
+
+/// Follows a node's `GET /events` into a channel; returns once subscribed, so no later event is missed.
+pub(crate) async fn follow_events(node: &Node) -> mpsc::UnboundedReceiver<Value> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (addr, token) = (node.admin, node.token.clone());
+    let (opened, open) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let on_open = move || {
+            let _ = opened.send(());
+        };
+        let _ = ledgerwire_node::client::follow_events_from(addr, &token, on_open, move |e| {
+            let _ = tx.send(e);
+        })
+        .await;
+    });
+    open.await.expect("the event stream opens");
+    rx
+}
+
+/// The next event `matches` accepts (the ones before it are passed over); `what` names it on failure.
+pub(crate) async fn next_event(
+    events: &mut mpsc::UnboundedReceiver<Value>,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let e = events.recv().await.expect("event stream open");
+            if matches(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no event: {what}"))
+}

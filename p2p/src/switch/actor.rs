@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::config::SwitchConfig;
 use super::core::{Action, Admitted, Candidate, ConnId, SwitchCore};
 use super::dial_queue::DialTarget;
-use super::handle::{Command, Connected, PeerTable, ProbeError, Shared};
+use super::handle::{BanSummary, Command, Connected, PeerTable, ProbeError, Shared};
 use crate::delivery::{Delivery, ReactorInbox};
 use crate::events::SwitchEvent;
 use crate::log_limit::LogLimit;
@@ -216,6 +216,21 @@ impl Actor {
             Command::Ban { id, duration, reason } => {
                 warn!(self.logger, "peer banned"; "peer" => %id, "for" => ?duration, "reason" => &reason);
                 self.core.ban(id, duration, reason, now);
+            }
+            Command::Unban { id, reply } => {
+                let was = self.core.unban(&id, now);
+                if was {
+                    info!(self.logger, "peer unbanned"; "peer" => %id);
+                }
+                let _ = reply.send(was);
+            }
+            Command::Bans { reply } => {
+                let bans = self.core.bans(now).into_iter().map(|(peer, ban)| BanSummary {
+                    peer,
+                    remaining: ban.until.saturating_duration_since(now),
+                    reason: ban.reason,
+                });
+                let _ = reply.send(bans.collect());
             }
             Command::Probe { address, reply } => {
                 if self.probes.len() >= self.config.max_probes_in_flight {

@@ -122,9 +122,16 @@ pub(crate) struct SwitchCore {
     /// Dials in flight, and whether each is a persistent peer's.
     dialing: HashMap<NodeId, bool>,
     peers: HashMap<NodeId, Peer>,
-    bans: HashMap<NodeId, Instant>,
+    bans: HashMap<NodeId, Ban>,
     next_conn: u64,
     actions: VecDeque<Action>,
+}
+
+/// A peer refused until `until`, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ban {
+    pub(crate) until: Instant,
+    pub(crate) reason: String,
 }
 
 impl SwitchCore {
@@ -180,7 +187,7 @@ impl SwitchCore {
     /// When `peer`'s ban ends, if it is banned at `now`; an expired ban is forgotten.
     fn banned_until(&mut self, peer: &NodeId, now: Instant) -> Option<Instant> {
         match self.bans.get(peer) {
-            Some(until) if *until > now => Some(*until),
+            Some(ban) if ban.until > now => Some(ban.until),
             Some(_) => {
                 self.bans.remove(peer);
                 None
@@ -414,24 +421,44 @@ impl SwitchCore {
     }
 
     /// Refuses `peer` until `now + duration` and disconnects it. A persistent peer stays persistent: it is dialed
-    /// again when the ban ends.
-    pub(crate) fn ban(&mut self, peer: NodeId, duration: Duration, reason: String, now: Instant) {
+    /// again when the ban ends. Returns whether it was connected.
+    pub(crate) fn ban(&mut self, peer: NodeId, duration: Duration, reason: String, now: Instant) -> bool {
         if self.bans.len() >= MAX_BANS && !self.bans.contains_key(&peer) {
-            self.bans.retain(|_, until| *until > now);
+            self.bans.retain(|_, ban| ban.until > now);
             if self.bans.len() >= MAX_BANS
-                && let Some(soonest) = self.bans.iter().min_by_key(|(_, until)| **until).map(|(id, _)| *id)
+                && let Some(soonest) = self.bans.iter().min_by_key(|(_, ban)| ban.until).map(|(id, _)| *id)
             {
                 self.bans.remove(&soonest);
             }
         }
         let until = later(now, duration);
-        self.bans.insert(peer, until);
+        self.bans.insert(peer, Ban { until, reason: reason.clone() });
         self.queue.remove(&peer);
         // A persistent peer is dialed again when the ban ends, not before.
         if let Some(address) = self.persistent.get(&peer).cloned() {
             self.queue.push(DialTarget { address, persistent: true, attempts: 0 }, until);
         }
-        self.close(peer, DisconnectReason::Banned(reason), false);
+        self.close(peer, DisconnectReason::Banned(reason), false)
+    }
+
+    /// Lifts `peer`'s ban; a persistent peer is dialed at once. Returns whether it was banned.
+    pub(crate) fn unban(&mut self, peer: &NodeId, now: Instant) -> bool {
+        if self.banned_until(peer, now).is_none() {
+            return false;
+        }
+        self.bans.remove(peer);
+        if let Some(address) = self.persistent.get(peer).cloned() {
+            self.queue.push(DialTarget { address, persistent: true, attempts: 0 }, now);
+        }
+        true
+    }
+
+    /// The bans in force at `now`, soonest to end first (expired ones are forgotten).
+    pub(crate) fn bans(&mut self, now: Instant) -> Vec<(NodeId, Ban)> {
+        self.bans.retain(|_, ban| ban.until > now);
+        let mut bans: Vec<_> = self.bans.iter().map(|(id, ban)| (*id, ban.clone())).collect();
+        bans.sort_by_key(|(id, ban)| (ban.until, *id));
+        bans
     }
 }
 
@@ -582,7 +609,7 @@ mod tests {
         // Same direction again: the existing connection stays, the new one is a duplicate.
         assert!(matches!(core.inbound(cand(peer, Inbound, 2), t), Err(RejectReason::Duplicate)));
         // A ban decided meanwhile refuses the newcomer before the tie-break is acted on.
-        core.bans.insert(peer, t + Duration::from_secs(60));
+        core.bans.insert(peer, Ban { until: t + Duration::from_secs(60), reason: "abuse".into() });
         assert!(matches!(core.inbound(cand(peer, Outbound, 3), t), Err(RejectReason::Banned)));
         let actions = drain(&mut core);
         assert!(closes(&actions).is_empty(), "nothing was closed: {actions:?}");
@@ -746,6 +773,31 @@ mod tests {
         assert!(core.poll_timeout().is_some_and(|at| at < now + Duration::from_secs(2)));
         core.ban(vip, ban, "again".into(), now);
         assert_eq!(core.poll_timeout(), Some(now + ban));
+    }
+
+    #[test]
+    fn bans_are_listed_until_they_end_and_lifting_one_dials_a_persistent_peer_at_once() {
+        let t = Instant::now();
+        let (vip, other) = (id(9), id(1));
+        let mut c = config();
+        c.persistent_peers = vec![addr(vip, 26656)];
+        let mut core = SwitchCore::new(id(100), &c, 7, t);
+        assert!(!core.ban(vip, Duration::from_secs(600), "operator".into(), t), "not connected");
+        core.ban(other, Duration::from_secs(60), "abuse".into(), t);
+        let listed: Vec<_> = core.bans(t).into_iter().map(|(id, ban)| (id, ban.reason)).collect();
+        assert_eq!(listed, vec![(other, "abuse".to_owned()), (vip, "operator".to_owned())], "soonest first");
+
+        core.handle_timeout(t);
+        assert!(drain(&mut core).is_empty(), "the persistent peer waits for its ban");
+        let later = t + Duration::from_secs(5);
+        assert!(core.unban(&vip, later));
+        assert!(!core.unban(&vip, later), "already lifted");
+        core.handle_timeout(later);
+        let Some(Action::Dial(target)) = core.poll_action() else { panic!("dialed at once") };
+        assert_eq!(target.address, addr(vip, 26656));
+        core.inbound(cand(other, Inbound, 2), later).expect_err("the other ban stands");
+        assert!(core.bans(t + Duration::from_secs(60)).is_empty(), "neither a lifted ban nor an ended one is listed");
+        assert!(!core.unban(&other, t + Duration::from_secs(61)), "already ended");
     }
 
     #[test]

@@ -57,6 +57,17 @@ pub struct PeerSummary {
     pub status: ConnectionStatus,
 }
 
+/// A peer the switch refuses, for operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanSummary {
+    /// The banned peer.
+    pub peer: NodeId,
+    /// How long until the ban ends.
+    pub remaining: Duration,
+    /// Why it was banned.
+    pub reason: String,
+}
+
 /// Each peer's outcome of a broadcast.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BroadcastReport {
@@ -88,6 +99,8 @@ pub(crate) enum Command {
     StopPeer { id: NodeId, reason: DisconnectReason, forget: bool, reply: oneshot::Sender<bool> },
     FinishPeer { id: NodeId, reason: String },
     Ban { id: NodeId, duration: Duration, reason: String },
+    Unban { id: NodeId, reply: oneshot::Sender<bool> },
+    Bans { reply: oneshot::Sender<Vec<BanSummary>> },
     Probe { address: NetAddress, reply: oneshot::Sender<Result<(), ProbeError>> },
     Stop { reply: oneshot::Sender<()> },
 }
@@ -239,9 +252,20 @@ impl Switch {
         self.send(Command::FinishPeer { id: peer, reason: reason.into() }).await
     }
 
-    /// Disconnects `peer` (if connected) and refuses connections to and from it for `duration`.
+    /// Disconnects `peer` (if connected) and refuses connections to and from it for `duration`. A persistent peer
+    /// stays persistent and is dialed again when the ban ends.
     pub async fn ban(&self, peer: NodeId, duration: Duration, reason: impl Into<String>) -> Result<(), SwitchError> {
         self.send(Command::Ban { id: peer, duration, reason: reason.into() }).await
+    }
+
+    /// Lifts `peer`'s ban; a persistent peer is dialed at once. Returns whether it was banned.
+    pub async fn unban(&self, peer: NodeId) -> Result<bool, SwitchError> {
+        self.ask(|reply| Command::Unban { id: peer, reply }).await
+    }
+
+    /// The bans in force, soonest to end first. A ban made through [`Switch::ban`] before this call is listed.
+    pub async fn bans(&self) -> Result<Vec<BanSummary>, SwitchError> {
+        self.ask(|reply| Command::Bans { reply }).await
     }
 
     /// Checks that `address.id()` answers at `address` (connect and authenticate, then hang up; see

@@ -28,4 +28,4 @@ pub use self::core::keep_new_connection;
 pub use backoff::Backoff;
 pub use builder::{BuildError, SwitchBuilder};
 pub use config::{SwitchConfig, SwitchConfigError};
-pub use handle::{BroadcastFailure, BroadcastReport, PeerSummary, ProbeError, Switch, SwitchError};
+pub use handle::{BanSummary, BroadcastFailure, BroadcastReport, PeerSummary, ProbeError, Switch, SwitchError};
