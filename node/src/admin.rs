@@ -8,7 +8,7 @@
 //! | `GET /peers` | connected peers: ID, address, direction, persistent, private, connected since, bytes in and out, RTT |
 //! | `POST /peers` | `{"address": "id@host:port", "persistent": false}` queues a dial |
 //! | `DELETE /peers/{id}` | disconnects a peer and stops redialing it until restart |
-//! | `GET /bans` | the bans in force: peer, reason, seconds left |
+//! | `GET /bans` | the bans in force: peer, reason, by operator or automatic, seconds left |
 //! | `POST /bans` | `{"id": "…", "duration": "1h", "reason": "…"}` disconnects a peer and refuses it for that long |
 //! | `DELETE /bans/{id}` | lifts a ban (a persistent peer is dialed at once) |
 //! | `GET /events` | switch events as server-sent events; `missed` reports events a slow reader lost |
@@ -36,7 +36,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ledgerwire_p2p::node_info::{NodeInfo, ProtocolVersions};
-use ledgerwire_p2p::{EventItem, Switch, SwitchError, SwitchEvent};
+use ledgerwire_p2p::{BanSummary, EventItem, Switch, SwitchError, SwitchEvent};
 use ledgerwire_reactors::accounts::AccountSpec;
 use ledgerwire_reactors::accounts::store::{AccountSource, SettlementKind};
 use ledgerwire_reactors::discovery::DiscoveryHandle;
@@ -291,16 +291,18 @@ async fn disconnect(State(state): State<AdminState>, Path(id): Path<String>) -> 
 
 async fn bans(State(state): State<AdminState>) -> Response {
     match state.switch.bans().await {
-        Ok(bans) => axum::Json(Value::Array(
-            bans.into_iter()
-                .map(|b| {
-                    json!({ "id": b.peer.to_string(), "reason": b.reason, "remaining_secs": b.remaining.as_secs() })
-                })
-                .collect(),
-        ))
-        .into_response(),
+        Ok(bans) => axum::Json(Value::Array(bans.into_iter().map(|b| ban_json(&b)).collect())).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
+}
+
+fn ban_json(ban: &BanSummary) -> Value {
+    json!({
+        "id": ban.peer.to_string(),
+        "reason": ban.reason,
+        "by": if ban.by_operator { "operator" } else { "automatic" },
+        "remaining_secs": ban.remaining.as_secs(),
+    })
 }
 
 /// The longest reason an operator's ban keeps (it is logged and listed).
@@ -337,16 +339,16 @@ async fn ban(State(state): State<AdminState>, body: Bytes) -> Response {
         Ok(_) => return error(StatusCode::BAD_REQUEST, "duration: must be longer than zero"),
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("duration: {e}")),
     };
-    let reason = req.reason.unwrap_or_else(|| "operator".to_owned());
+    let reason = req.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).unwrap_or("operator");
     if reason.chars().count() > MAX_BAN_REASON {
         return error(StatusCode::BAD_REQUEST, format!("reason: longer than {MAX_BAN_REASON} characters"));
     }
-    match state.switch.ban(id, duration, reason.clone()).await {
-        Ok(()) => (
-            StatusCode::CREATED,
-            axum::Json(json!({ "banned": id.to_string(), "reason": reason, "remaining_secs": duration.as_secs() })),
-        )
-            .into_response(),
+    if reason.chars().any(char::is_control) {
+        return error(StatusCode::BAD_REQUEST, "reason: control characters are not allowed");
+    }
+    match state.switch.ban_by_operator(id, duration, reason).await {
+        Ok(ban) => (StatusCode::CREATED, axum::Json(ban_json(&ban))).into_response(),
+        Err(e @ SwitchError::TooManyBans) => error(StatusCode::CONFLICT, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

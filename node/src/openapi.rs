@@ -74,7 +74,7 @@ const OPS: &[Op] = &[
     Op {
         method: "get",
         path: "/bans",
-        summary: "The bans in force, soonest to end first: [{id, reason, remaining_secs}]",
+        summary: "The bans in force, soonest to end first: [{id, reason, by, remaining_secs}]",
         cli: "ledgerwire bans",
         authenticated: true,
         responses: &[(200, "the bans"), (401, "missing or wrong token")],
@@ -86,7 +86,11 @@ const OPS: &[Op] = &[
         summary: "Disconnects a peer and refuses its connections and our dials to it: {\"id\": \"…\", \"duration\": \"1h\", \"reason\": \"…\"}; a persistent peer is dialed again when the ban ends",
         cli: "ledgerwire ban <id> --for <duration> [--reason <text>]",
         authenticated: true,
-        responses: &[(201, "banned"), (400, "a bad ID, duration or reason, or our own ID")],
+        responses: &[
+            (201, "the ban now in force (a ban never shortens one in force)"),
+            (400, "a bad ID, duration or reason, or our own ID"),
+            (409, "10,000 operators' bans are in force"),
+        ],
         example: ("/bans", Some(r#"{"id": "not-an-id", "duration": "1h"}"#)),
     },
     Op {

@@ -95,6 +95,9 @@ pub enum ReactorError {
     /// The dial queue is full.
     #[error("the dial queue is full")]
     DialQueueFull,
+    /// The ban table is full of operators' bans.
+    #[error("too many bans in force")]
+    TooManyBans,
 }
 
 impl From<SwitchError> for ReactorError {
@@ -103,6 +106,7 @@ impl From<SwitchError> for ReactorError {
             SwitchError::Stopped => ReactorError::Stopped,
             SwitchError::DialSelf => ReactorError::DialSelf,
             SwitchError::DialQueueFull => ReactorError::DialQueueFull,
+            SwitchError::TooManyBans => ReactorError::TooManyBans,
         }
     }
 }

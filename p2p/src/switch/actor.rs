@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ledgerwire_conn::mconnection::{ChannelDescriptor, CloseReason, MConnection};
 use ledgerwire_types::{NodeId, deadline};
@@ -18,9 +18,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::config::SwitchConfig;
-use super::core::{Action, Admitted, Candidate, ConnId, SwitchCore};
+use super::core::{Action, Admitted, Ban, BansFull, Candidate, ConnId, SwitchCore};
 use super::dial_queue::DialTarget;
-use super::handle::{BanSummary, Command, Connected, PeerTable, ProbeError, Shared};
+use super::handle::{BanSummary, Command, Connected, PeerTable, ProbeError, Shared, SwitchError};
 use crate::delivery::{Delivery, ReactorInbox};
 use crate::events::SwitchEvent;
 use crate::log_limit::LogLimit;
@@ -213,9 +213,21 @@ impl Actor {
             Command::FinishPeer { id, reason } => {
                 self.core.finish_peer(id, reason);
             }
-            Command::Ban { id, duration, reason } => {
-                warn!(self.logger, "peer banned"; "peer" => %id, "for" => ?duration, "reason" => &reason);
-                self.core.ban(id, duration, reason, now);
+            Command::Ban { id, duration, reason, by_operator, reply } => {
+                warn!(self.logger, "peer banned"; "peer" => %id, "for" => ?duration, "reason" => &reason,
+                    "by_operator" => by_operator);
+                // A zero-length ban disconnects and is over at once.
+                let ended = BanSummary { peer: id, remaining: Duration::ZERO, reason: reason.clone(), by_operator };
+                let result = match self.core.ban(id, duration, reason, by_operator, now) {
+                    Ok(()) => Ok(self.core.ban_of(&id, now).map_or(ended, |ban| summary(id, ban, now))),
+                    Err(BansFull) => {
+                        warn!(self.logger, "ban refused: the ban table is full of operators' bans"; "peer" => %id);
+                        Err(SwitchError::TooManyBans)
+                    }
+                };
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
             }
             Command::Unban { id, reply } => {
                 let was = self.core.unban(&id, now);
@@ -225,11 +237,7 @@ impl Actor {
                 let _ = reply.send(was);
             }
             Command::Bans { reply } => {
-                let bans = self.core.bans(now).into_iter().map(|(peer, ban)| BanSummary {
-                    peer,
-                    remaining: ban.until.saturating_duration_since(now),
-                    reason: ban.reason,
-                });
+                let bans = self.core.bans(now).into_iter().map(|(peer, ban)| summary(peer, ban, now));
                 let _ = reply.send(bans.collect());
             }
             Command::Probe { address, reply } => {
@@ -320,15 +328,15 @@ impl Actor {
         });
         let conn = Arc::new(conn);
         let stop_reason = Arc::new(OnceLock::new());
-        let previous = self.deliveries.remove(&id);
-        let delivery =
-            Delivery::start(info.clone(), conn.clone(), receivers, &self.inboxes, stop_reason.clone(), previous);
-        self.deliveries.insert(id, delivery);
-        let watched = conn.clone();
         let conn_id = admitted.conn;
-        self.watchers.spawn(async move { Closed { peer: id, conn: conn_id, reason: watched.closed().await } });
-        self.live.insert(conn_id, Live { peer: id, info, conn, stop_reason });
+        let live = Live { peer: id, info: info.clone(), conn: conn.clone(), stop_reason: stop_reason.clone() };
+        self.live.insert(conn_id, live);
+        // Listed before any reactor hears of it: whoever acts on `PeerUp` finds the peer in `Switch::peers`.
         self.publish(id);
+        let previous = self.deliveries.remove(&id);
+        let delivery = Delivery::start(info, conn.clone(), receivers, &self.inboxes, stop_reason, previous);
+        self.deliveries.insert(id, delivery);
+        self.watchers.spawn(async move { Closed { peer: id, conn: conn_id, reason: conn.closed().await } });
     }
 
     fn on_closed(&mut self, closed: Closed) {
@@ -398,5 +406,15 @@ impl Actor {
         }
         self.shared.set_stopped();
         info!(self.logger, "switch stopped");
+    }
+}
+
+/// A ban as operators see it.
+fn summary(peer: NodeId, ban: Ban, now: Instant) -> BanSummary {
+    BanSummary {
+        peer,
+        remaining: ban.until.saturating_duration_since(now),
+        reason: ban.reason,
+        by_operator: ban.by_operator,
     }
 }

@@ -35,7 +35,8 @@ use crate::events::SwitchEvent;
 use crate::peer::DisconnectReason;
 use crate::transport::{DialError, Direction, RejectReason};
 
-/// Most bans remembered at once; beyond it, the ban closest to expiry is forgotten first.
+/// Most bans remembered at once; beyond it, the automatic ban closest to expiry is forgotten first (operators' bans
+/// never are).
 const MAX_BANS: usize = 10_000;
 
 /// A connection's number, unique for the life of a switch.
@@ -102,9 +103,13 @@ pub fn keep_new_connection(ours: NodeId, theirs: NodeId, existing: Direction, ne
     new_dialer == ours.min(theirs)
 }
 
-/// `now + d`, saturating far in the future instead of overflowing.
+/// The longest wait the core schedules (a ban or a backoff): about 100 years. Longer ones are cut to it, far from
+/// where the clock (and the timer wheel built on it) would overflow.
+pub(crate) const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `now + d`, with `d` cut to [`FOREVER`].
 fn later(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+    now.checked_add(d.min(FOREVER)).unwrap_or(now)
 }
 
 /// The switch's decisions.
@@ -132,7 +137,13 @@ pub(crate) struct SwitchCore {
 pub(crate) struct Ban {
     pub(crate) until: Instant,
     pub(crate) reason: String,
+    /// An operator's ban is never evicted to make room.
+    pub(crate) by_operator: bool,
 }
+
+/// The ban table is full of operators' bans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BansFull;
 
 impl SwitchCore {
     /// A core for node `id` with `config`'s limits, persistent and private peers; persistent peers are due at
@@ -256,9 +267,11 @@ impl SwitchCore {
 
     /// Retry number `retry` of a persistent peer (0 = the first after a failure or a drop) waits
     /// `backoff.delay(retry)`: 1 s, 2 s, 4 s, … up to 10 min, with jitter.
+    /// A banned peer waits for the end of its ban instead.
     fn requeue_persistent(&mut self, id: NodeId, retry: u32, now: Instant) {
         if let Some(address) = self.persistent.get(&id).cloned() {
             let at = later(now, self.backoff.delay(retry, self.rng.next_signed_unit()));
+            let at = self.banned_until(&id, now).map_or(at, |until| at.max(until));
             self.queue.push(DialTarget { address, persistent: true, attempts: retry.saturating_add(1) }, at);
         }
     }
@@ -420,25 +433,65 @@ impl SwitchCore {
         self.close(peer, DisconnectReason::Finished(reason), true)
     }
 
-    /// Refuses `peer` until `now + duration` and disconnects it. A persistent peer stays persistent: it is dialed
-    /// again when the ban ends. Returns whether it was connected.
-    pub(crate) fn ban(&mut self, peer: NodeId, duration: Duration, reason: String, now: Instant) -> bool {
-        if self.bans.len() >= MAX_BANS && !self.bans.contains_key(&peer) {
-            self.bans.retain(|_, ban| ban.until > now);
-            if self.bans.len() >= MAX_BANS
-                && let Some(soonest) = self.bans.iter().min_by_key(|(_, ban)| ban.until).map(|(id, _)| *id)
-            {
-                self.bans.remove(&soonest);
+    /// Refuses `peer` until `now + duration` (at most [`FOREVER`]) and disconnects it. A ban in force that ends
+    /// later is kept as it is: a ban never shortens another. A persistent peer stays persistent: it is dialed again
+    /// when the ban ends.
+    ///
+    /// At most [`MAX_BANS`] are kept. To make room, expired bans go first, then the automatic ban that ends soonest;
+    /// operators' bans are never evicted. When every ban is an operator's, a new automatic ban is not kept (the peer
+    /// is still disconnected) and a new operator's ban is refused.
+    pub(crate) fn ban(
+        &mut self,
+        peer: NodeId,
+        duration: Duration,
+        reason: String,
+        by_operator: bool,
+        now: Instant,
+    ) -> Result<(), BansFull> {
+        let new = Ban { until: later(now, duration), reason, by_operator };
+        let reason = new.reason.clone();
+        let kept = match self.bans.get_mut(&peer) {
+            Some(old) if old.until > now => {
+                let by_operator = old.by_operator || new.by_operator;
+                if new.until >= old.until {
+                    *old = new;
+                }
+                old.by_operator = by_operator;
+                true
+            }
+            _ => self.make_room_for(&peer, now).map(|()| self.bans.insert(peer, new)).is_ok(),
+        };
+        if !kept && by_operator {
+            return Err(BansFull);
+        }
+        // A persistent peer is dialed again when the ban ends, not before.
+        if let Some(until) = self.banned_until(&peer, now) {
+            self.queue.remove(&peer);
+            if let Some(address) = self.persistent.get(&peer).cloned() {
+                self.queue.push(DialTarget { address, persistent: true, attempts: 0 }, until);
             }
         }
-        let until = later(now, duration);
-        self.bans.insert(peer, Ban { until, reason: reason.clone() });
-        self.queue.remove(&peer);
-        // A persistent peer is dialed again when the ban ends, not before.
-        if let Some(address) = self.persistent.get(&peer).cloned() {
-            self.queue.push(DialTarget { address, persistent: true, attempts: 0 }, until);
+        self.close(peer, DisconnectReason::Banned(reason), false);
+        Ok(())
+    }
+
+    /// Frees a place in the ban table for `peer` if it is full; see [`SwitchCore::ban`].
+    fn make_room_for(&mut self, peer: &NodeId, now: Instant) -> Result<(), BansFull> {
+        if self.bans.len() < MAX_BANS || self.bans.contains_key(peer) {
+            return Ok(());
         }
-        self.close(peer, DisconnectReason::Banned(reason), false)
+        self.bans.retain(|_, ban| ban.until > now);
+        if self.bans.len() < MAX_BANS {
+            return Ok(());
+        }
+        let automatic = self.bans.iter().filter(|(_, ban)| !ban.by_operator);
+        match automatic.min_by_key(|(_, ban)| ban.until).map(|(id, _)| *id) {
+            Some(soonest) => {
+                self.bans.remove(&soonest);
+                Ok(())
+            }
+            None => Err(BansFull),
+        }
     }
 
     /// Lifts `peer`'s ban; a persistent peer is dialed at once. Returns whether it was banned.
@@ -451,6 +504,12 @@ impl SwitchCore {
             self.queue.push(DialTarget { address, persistent: true, attempts: 0 }, now);
         }
         true
+    }
+
+    /// `peer`'s ban in force at `now`, if any.
+    pub(crate) fn ban_of(&mut self, peer: &NodeId, now: Instant) -> Option<Ban> {
+        self.banned_until(peer, now)?;
+        self.bans.get(peer).cloned()
     }
 
     /// The bans in force at `now`, soonest to end first (expired ones are forgotten).
@@ -609,7 +668,7 @@ mod tests {
         // Same direction again: the existing connection stays, the new one is a duplicate.
         assert!(matches!(core.inbound(cand(peer, Inbound, 2), t), Err(RejectReason::Duplicate)));
         // A ban decided meanwhile refuses the newcomer before the tie-break is acted on.
-        core.bans.insert(peer, Ban { until: t + Duration::from_secs(60), reason: "abuse".into() });
+        core.bans.insert(peer, Ban { until: t + Duration::from_secs(60), reason: "abuse".into(), by_operator: false });
         assert!(matches!(core.inbound(cand(peer, Outbound, 3), t), Err(RejectReason::Banned)));
         let actions = drain(&mut core);
         assert!(closes(&actions).is_empty(), "nothing was closed: {actions:?}");
@@ -718,7 +777,7 @@ mod tests {
         let mut core = SwitchCore::new(id(100), &config(), 7, t);
         core.inbound(cand(id(1), Inbound, 1), t).unwrap();
         drain(&mut core);
-        core.ban(id(1), Duration::from_secs(60), "abuse".into(), t);
+        core.ban(id(1), Duration::from_secs(60), "abuse".into(), false, t).unwrap();
         let actions = drain(&mut core);
         assert!(matches!(&closes(&actions)[..], [(_, _, DisconnectReason::Banned(r))] if r == "abuse"));
         assert!(matches!(core.inbound(cand(id(1), Inbound, 2), t), Err(RejectReason::Banned)));
@@ -732,7 +791,7 @@ mod tests {
         let later = t + Duration::from_secs(61);
         core.inbound(cand(id(1), Inbound, 3), later).expect("the ban expired");
         // A ban of any length never overflows the clock.
-        core.ban(id(2), Duration::MAX, "forever".into(), t);
+        core.ban(id(2), Duration::MAX, "forever".into(), false, t).unwrap();
         assert!(core.is_banned(&id(2), t + Duration::from_secs(10 * 365 * 86_400)));
     }
 
@@ -748,20 +807,17 @@ mod tests {
         let conn = core.dial_succeeded(target, cand(vip, Outbound, 26656), t).unwrap().conn;
         drain(&mut core);
 
-        // Banned while connected: every redial that falls due during the ban is refused, and none is lost.
-        core.ban(vip, ban, "abuse".into(), t);
+        // Banned while connected: no redial is even tried until the ban ends.
+        core.ban(vip, ban, "abuse".into(), false, t).unwrap();
         drain(&mut core);
         core.closed(vip, conn, DisconnectReason::Banned("abuse".into()), t);
         drain(&mut core);
-        for _ in 0..10 {
-            let at = core.poll_timeout().expect("a redial is queued");
-            if at >= t + ban {
-                break;
-            }
-            core.handle_timeout(at);
-            assert_eq!(kinds(&drain(&mut core)), vec!["dial_failed"], "refused while banned");
-        }
         assert_eq!(core.poll_timeout(), Some(t + ban), "queued for the end of the ban");
+        // A dial asked for meanwhile is refused, and the redial stays queued.
+        core.dial(addr(vip, 26656), true, t + Duration::from_secs(1)).unwrap();
+        core.handle_timeout(t + Duration::from_secs(1));
+        assert_eq!(kinds(&drain(&mut core)), vec!["dial_failed"], "refused while banned");
+        assert_eq!(core.poll_timeout(), Some(t + ban));
         core.handle_timeout(t + ban);
         let Some(Action::Dial(target)) = core.poll_action() else { panic!("dialed once the ban is over") };
         assert_eq!(target.address, addr(vip, 26656));
@@ -771,8 +827,59 @@ mod tests {
         core.dial_failed(target, DialError::ConnectTimeout, now);
         drain(&mut core);
         assert!(core.poll_timeout().is_some_and(|at| at < now + Duration::from_secs(2)));
-        core.ban(vip, ban, "again".into(), now);
+        core.ban(vip, ban, "again".into(), false, now).unwrap();
         assert_eq!(core.poll_timeout(), Some(now + ban));
+
+        // Banned while a dial is in flight: its result is refused, and the redial waits for the ban.
+        let now = now + ban;
+        core.handle_timeout(now);
+        let Some(Action::Dial(target)) = core.poll_action() else { panic!("a dial") };
+        core.ban(vip, ban, "in flight".into(), false, now).unwrap();
+        let refused = core.dial_succeeded(target, cand(vip, Outbound, 26656), now);
+        assert!(matches!(refused, Err(RejectReason::Banned)), "{refused:?}");
+        drain(&mut core);
+        assert_eq!(core.poll_timeout(), Some(now + ban));
+    }
+
+    #[test]
+    fn a_ban_never_shortens_another_and_operators_bans_are_never_evicted() {
+        let t = Instant::now();
+        let mut core = SwitchCore::new(id(100), &config(), 7, t);
+        let (hour, day) = (Duration::from_secs(3600), Duration::from_secs(86_400));
+        core.ban(id(1), day, "operator".into(), true, t).unwrap();
+        core.ban(id(1), hour, "discovery abuse".into(), false, t).unwrap();
+        let ban = core.ban_of(&id(1), t).unwrap();
+        assert_eq!((ban.until, ban.reason.as_str(), ban.by_operator), (t + day, "operator", true));
+        core.ban(id(1), 2 * day, "longer".into(), false, t).unwrap();
+        let ban = core.ban_of(&id(1), t).unwrap();
+        assert_eq!((ban.until, ban.reason.as_str(), ban.by_operator), (t + 2 * day, "longer", true), "still protected");
+
+        // A full table: the operator's ban ends soonest, but the automatic ban that ends soonest makes room.
+        let peer = |n: usize| {
+            let mut bytes = [0xee; 20];
+            bytes[..8].copy_from_slice(&(n as u64).to_le_bytes());
+            NodeId::from_bytes(bytes, WireProfile::Tm2)
+        };
+        core.unban(&id(1), t);
+        core.ban(id(1), Duration::from_secs(10), "operator".into(), true, t).unwrap();
+        for n in 1..MAX_BANS {
+            core.ban(peer(n), hour + Duration::from_secs(n as u64), "automatic".into(), false, t).unwrap();
+        }
+        core.ban(id(2), day, "newcomer".into(), false, t).unwrap();
+        assert!(core.ban_of(&id(1), t).is_some(), "the operator's ban stays");
+        assert!(core.ban_of(&peer(1), t).is_none(), "the soonest automatic ban made room");
+        assert_eq!(core.bans(t).len(), MAX_BANS);
+
+        // Only operators' bans: an automatic ban still disconnects but is not kept; an operator's is refused.
+        core.bans.values_mut().for_each(|b| b.by_operator = true);
+        let conn = core.inbound(cand(id(3), Inbound, 3), t).unwrap().conn;
+        drain(&mut core);
+        core.ban(id(3), hour, "automatic".into(), false, t).unwrap();
+        assert_eq!(closes(&drain(&mut core)), vec![(id(3), conn, DisconnectReason::Banned("automatic".into()))]);
+        assert!(core.ban_of(&id(3), t).is_none());
+        assert_eq!(core.ban(id(3), hour, "operator".into(), true, t), Err(BansFull));
+        // Expired bans always make room.
+        core.ban(id(3), hour, "operator".into(), true, t + Duration::from_secs(11)).unwrap();
     }
 
     #[test]
@@ -782,8 +889,8 @@ mod tests {
         let mut c = config();
         c.persistent_peers = vec![addr(vip, 26656)];
         let mut core = SwitchCore::new(id(100), &c, 7, t);
-        assert!(!core.ban(vip, Duration::from_secs(600), "operator".into(), t), "not connected");
-        core.ban(other, Duration::from_secs(60), "abuse".into(), t);
+        core.ban(vip, Duration::from_secs(600), "operator".into(), true, t).unwrap();
+        core.ban(other, Duration::from_secs(60), "abuse".into(), false, t).unwrap();
         let listed: Vec<_> = core.bans(t).into_iter().map(|(id, ban)| (id, ban.reason)).collect();
         assert_eq!(listed, vec![(other, "abuse".to_owned()), (vip, "operator".to_owned())], "soonest first");
 

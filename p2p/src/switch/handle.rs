@@ -32,6 +32,9 @@ pub enum SwitchError {
     /// The dial queue is full.
     #[error("the dial queue is full")]
     DialQueueFull,
+    /// Every place in the ban table holds an operator's ban.
+    #[error("too many bans in force (at most 10,000 operators' bans); lift some first")]
+    TooManyBans,
 }
 
 /// Why an address probe failed.
@@ -66,6 +69,8 @@ pub struct BanSummary {
     pub remaining: Duration,
     /// Why it was banned.
     pub reason: String,
+    /// Whether an operator banned it (through [`Switch::ban_by_operator`]), rather than a reactor.
+    pub by_operator: bool,
 }
 
 /// Each peer's outcome of a broadcast.
@@ -95,14 +100,42 @@ pub enum BroadcastFailure {
 
 /// What the handle asks of the actor.
 pub(crate) enum Command {
-    Dial { address: HostAddress, persistent: bool, reply: oneshot::Sender<Result<(), SwitchError>> },
-    StopPeer { id: NodeId, reason: DisconnectReason, forget: bool, reply: oneshot::Sender<bool> },
-    FinishPeer { id: NodeId, reason: String },
-    Ban { id: NodeId, duration: Duration, reason: String },
-    Unban { id: NodeId, reply: oneshot::Sender<bool> },
-    Bans { reply: oneshot::Sender<Vec<BanSummary>> },
-    Probe { address: NetAddress, reply: oneshot::Sender<Result<(), ProbeError>> },
-    Stop { reply: oneshot::Sender<()> },
+    Dial {
+        address: HostAddress,
+        persistent: bool,
+        reply: oneshot::Sender<Result<(), SwitchError>>,
+    },
+    StopPeer {
+        id: NodeId,
+        reason: DisconnectReason,
+        forget: bool,
+        reply: oneshot::Sender<bool>,
+    },
+    FinishPeer {
+        id: NodeId,
+        reason: String,
+    },
+    Ban {
+        id: NodeId,
+        duration: Duration,
+        reason: String,
+        by_operator: bool,
+        reply: Option<oneshot::Sender<Result<BanSummary, SwitchError>>>,
+    },
+    Unban {
+        id: NodeId,
+        reply: oneshot::Sender<bool>,
+    },
+    Bans {
+        reply: oneshot::Sender<Vec<BanSummary>>,
+    },
+    Probe {
+        address: NetAddress,
+        reply: oneshot::Sender<Result<(), ProbeError>>,
+    },
+    Stop {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Where a switch is in its life.
@@ -252,10 +285,25 @@ impl Switch {
         self.send(Command::FinishPeer { id: peer, reason: reason.into() }).await
     }
 
-    /// Disconnects `peer` (if connected) and refuses connections to and from it for `duration`. A persistent peer
-    /// stays persistent and is dialed again when the ban ends.
+    /// Disconnects `peer` (if connected) and refuses connections to and from it for `duration` (at most about 100
+    /// years). A ban in force that ends later is kept. A persistent peer stays persistent and is dialed again when
+    /// the ban ends. For reactors: such bans make way for newer ones when 10,000 are in force.
     pub async fn ban(&self, peer: NodeId, duration: Duration, reason: impl Into<String>) -> Result<(), SwitchError> {
-        self.send(Command::Ban { id: peer, duration, reason: reason.into() }).await
+        let reason = reason.into();
+        self.send(Command::Ban { id: peer, duration, reason, by_operator: false, reply: None }).await
+    }
+
+    /// [`Switch::ban`] for an operator: the ban is never evicted to make room for others, and the answer is the ban
+    /// now in force (an earlier one that ends later is kept). Fails with [`SwitchError::TooManyBans`] when 10,000
+    /// operators' bans are in force.
+    pub async fn ban_by_operator(
+        &self,
+        peer: NodeId,
+        duration: Duration,
+        reason: impl Into<String>,
+    ) -> Result<BanSummary, SwitchError> {
+        let reason = reason.into();
+        self.ask(|reply| Command::Ban { id: peer, duration, reason, by_operator: true, reply: Some(reply) }).await?
     }
 
     /// Lifts `peer`'s ban; a persistent peer is dialed at once. Returns whether it was banned.
