@@ -305,6 +305,12 @@ fn ban_json(ban: &BanSummary) -> Value {
     })
 }
 
+/// Zero-width and bidirectional-override characters: they would let a reason disguise what the log and `bans`
+/// table show.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 /// The longest reason an operator's ban keeps (it is logged and listed).
 const MAX_BAN_REASON: usize = 200;
 
@@ -343,8 +349,11 @@ async fn ban(State(state): State<AdminState>, body: Bytes) -> Response {
     if reason.chars().count() > MAX_BAN_REASON {
         return error(StatusCode::BAD_REQUEST, format!("reason: longer than {MAX_BAN_REASON} characters"));
     }
-    if reason.chars().any(char::is_control) {
-        return error(StatusCode::BAD_REQUEST, "reason: control characters are not allowed");
+    if reason.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "reason: control, zero-width and direction-changing characters are not allowed",
+        );
     }
     match state.switch.ban_by_operator(id, duration, reason).await {
         Ok(ban) => (StatusCode::CREATED, axum::Json(ban_json(&ban))).into_response(),

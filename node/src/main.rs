@@ -182,7 +182,7 @@ enum Command {
         /// The peer's ID.
         id: String,
     },
-    /// Show the running node's bans: peer, reason, time left.
+    /// Show the running node's bans: peer, time left, by operator or automatic, reason.
     Bans {
         /// The node's home directory.
         #[arg(long, env = "LEDGERWIRE_HOME", default_value_os_t = default_home(), hide_env_values = true)]
@@ -551,7 +551,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 let list = bans.as_array().map(Vec::as_slice).unwrap_or_default();
                 for b in list {
                     let text = |k: &str| b[k].as_str().unwrap_or("?").to_owned();
-                    println!("{:<42} {:>10}s  {}", text("id"), b["remaining_secs"], text("reason"));
+                    let (id, by, reason) = (text("id"), text("by"), text("reason"));
+                    println!("{id:<42} {:>10}s  {by:<9}  {reason}", b["remaining_secs"]);
                 }
                 println!("{} ban(s)", list.len());
             }

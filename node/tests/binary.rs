@@ -207,13 +207,16 @@ async fn a_ban_refuses_a_peer_that_keeps_redialing_until_the_operator_lifts_it()
     assert_eq!((bans[0]["id"].as_str(), bans[0]["reason"].as_str()), (Some(b.id.as_str()), Some("too chatty")));
     assert_eq!(bans[0]["by"], "operator");
     assert!((3500..=3600).contains(&bans[0]["remaining_secs"].as_u64().unwrap()), "{bans}");
-    // A shorter ban does not cut the one in force short.
-    let body = serde_json::json!({ "id": b.id, "duration": "1m", "reason": "shorter" });
+    // A shorter ban does not cut the one in force short (its reason is the latest).
+    let body = serde_json::json!({ "id": b.id, "duration": "1m", "reason": "still too chatty" });
     let kept = client::post_json(a.admin, &a.token, "/bans", &body).await.unwrap();
-    assert_eq!(kept["reason"], "too chatty");
+    assert_eq!(kept["reason"], "still too chatty");
     assert!(kept["remaining_secs"].as_u64().unwrap() >= 3500, "{kept}");
     let table = String::from_utf8(run(&["bans", "--home", h1s]).stdout).unwrap();
-    assert!(table.contains(&b.id) && table.contains("too chatty") && table.contains("1 ban(s)"), "{table}");
+    assert!(
+        table.contains(&b.id) && table.contains("operator   still too chatty") && table.contains("1 ban(s)"),
+        "{table}"
+    );
 
     // What an operator can get wrong is refused with the field named.
     for (body, named) in [
@@ -223,7 +226,8 @@ async fn a_ban_refuses_a_peer_that_keeps_redialing_until_the_operator_lifts_it()
         (serde_json::json!({ "id": "g1nope", "duration": "1h" }), "id:"),
         (serde_json::json!({ "id": b.id, "duration": "1h", "reason": "x".repeat(201) }), "reason:"),
         (serde_json::json!({ "id": b.id, "duration": "1h", "reason": "line\nbreak" }), "reason:"),
-        (serde_json::json!({ "id": b.id }), "duration"),
+        (serde_json::json!({ "id": b.id }), "missing field `duration`"),
+        (serde_json::json!({ "id": b.id, "duration": "1h", "reason": "\u{202e}reversed" }), "reason:"),
     ] {
         match client::post_json(a.admin, &a.token, "/bans", &body).await {
             Err(client::ClientError::Status { status: 400, body: answer }) => {

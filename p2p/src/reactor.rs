@@ -95,7 +95,8 @@ pub enum ReactorError {
     /// The dial queue is full.
     #[error("the dial queue is full")]
     DialQueueFull,
-    /// The ban table is full of operators' bans.
+    /// The ban table is full of operators' bans. [`ReactorSwitch::ban`] never returns it (a reactor's ban is not
+    /// answered); it is here so that every [`SwitchError`] has its counterpart.
     #[error("too many bans in force")]
     TooManyBans,
 }
@@ -187,7 +188,8 @@ impl ReactorSwitch {
         Ok(self.switch.finish_peer(peer, reason).await?)
     }
 
-    /// Disconnects `peer` and refuses it for `duration`; only queues the request.
+    /// Disconnects `peer` and refuses it for `duration`; only queues the request. See [`Switch::ban`]: a ban never
+    /// shortens one in force, and operators' bans take precedence when the ban table is full.
     pub async fn ban(&self, peer: NodeId, duration: Duration, reason: impl Into<String>) -> Result<(), ReactorError> {
         Ok(self.switch.ban(peer, duration, reason).await?)
     }

@@ -214,12 +214,19 @@ impl Actor {
                 self.core.finish_peer(id, reason);
             }
             Command::Ban { id, duration, reason, by_operator, reply } => {
-                warn!(self.logger, "peer banned"; "peer" => %id, "for" => ?duration, "reason" => &reason,
-                    "by_operator" => by_operator);
-                // A zero-length ban disconnects and is over at once.
+                // What a ban that is not kept (zero length, or no room) answers: it only disconnected.
                 let ended = BanSummary { peer: id, remaining: Duration::ZERO, reason: reason.clone(), by_operator };
                 let result = match self.core.ban(id, duration, reason, by_operator, now) {
-                    Ok(()) => Ok(self.core.ban_of(&id, now).map_or(ended, |ban| summary(id, ban, now))),
+                    Ok(kept) => {
+                        if kept {
+                            warn!(self.logger, "peer banned"; "peer" => %id, "for" => ?duration,
+                                "reason" => &ended.reason, "by_operator" => by_operator);
+                        } else {
+                            warn!(self.logger, "peer disconnected, ban not kept (zero length, or the ban table is full \
+                                of operators' bans)"; "peer" => %id, "reason" => &ended.reason);
+                        }
+                        Ok(self.core.ban_of(&id, now).map_or(ended, |ban| summary(id, ban, now)))
+                    }
                     Err(BansFull) => {
                         warn!(self.logger, "ban refused: the ban table is full of operators' bans"; "peer" => %id);
                         Err(SwitchError::TooManyBans)

@@ -433,13 +433,15 @@ impl SwitchCore {
         self.close(peer, DisconnectReason::Finished(reason), true)
     }
 
-    /// Refuses `peer` until `now + duration` (at most [`FOREVER`]) and disconnects it. A ban in force that ends
-    /// later is kept as it is: a ban never shortens another. A persistent peer stays persistent: it is dialed again
-    /// when the ban ends.
+    /// Refuses `peer` until `now + duration` (at most [`FOREVER`]) and disconnects it; returns whether the ban is
+    /// kept. A persistent peer stays persistent: it is dialed again when the ban ends.
+    ///
+    /// A ban never shortens one in force: the later end holds. An operator's ban stays an operator's, with the
+    /// latest operator's reason; otherwise the reason of the ban that ends later is kept.
     ///
     /// At most [`MAX_BANS`] are kept. To make room, expired bans go first, then the automatic ban that ends soonest;
     /// operators' bans are never evicted. When every ban is an operator's, a new automatic ban is not kept (the peer
-    /// is still disconnected) and a new operator's ban is refused.
+    /// is still disconnected) and a new operator's ban is refused. A ban of zero length only disconnects.
     pub(crate) fn ban(
         &mut self,
         peer: NodeId,
@@ -447,23 +449,28 @@ impl SwitchCore {
         reason: String,
         by_operator: bool,
         now: Instant,
-    ) -> Result<(), BansFull> {
+    ) -> Result<bool, BansFull> {
         let new = Ban { until: later(now, duration), reason, by_operator };
-        let reason = new.reason.clone();
-        let kept = match self.bans.get_mut(&peer) {
-            Some(old) if old.until > now => {
-                let by_operator = old.by_operator || new.by_operator;
-                if new.until >= old.until {
-                    *old = new;
-                }
-                old.by_operator = by_operator;
-                true
-            }
-            _ => self.make_room_for(&peer, now).map(|()| self.bans.insert(peer, new)).is_ok(),
-        };
-        if !kept && by_operator {
+        let close_reason = DisconnectReason::Banned(new.reason.clone());
+        let kept = if new.until <= now {
+            false
+        } else if let Some(old) = self.bans.get_mut(&peer).filter(|old| old.until > now) {
+            let reason = match (old.by_operator, new.by_operator) {
+                (_, true) => new.reason,
+                (true, false) => std::mem::take(&mut old.reason),
+                (false, false) if new.until >= old.until => new.reason,
+                (false, false) => std::mem::take(&mut old.reason),
+            };
+            *old = Ban { until: old.until.max(new.until), reason, by_operator: old.by_operator || new.by_operator };
+            true
+        } else if self.make_room_for(&peer, now).is_ok() {
+            self.bans.insert(peer, new);
+            true
+        } else if by_operator {
             return Err(BansFull);
-        }
+        } else {
+            false
+        };
         // A persistent peer is dialed again when the ban ends, not before.
         if let Some(until) = self.banned_until(&peer, now) {
             self.queue.remove(&peer);
@@ -471,8 +478,8 @@ impl SwitchCore {
                 self.queue.push(DialTarget { address, persistent: true, attempts: 0 }, until);
             }
         }
-        self.close(peer, DisconnectReason::Banned(reason), false);
-        Ok(())
+        self.close(peer, close_reason, false);
+        Ok(kept)
     }
 
     /// Frees a place in the ban table for `peer` if it is full; see [`SwitchCore::ban`].
@@ -488,6 +495,10 @@ impl SwitchCore {
         match automatic.min_by_key(|(_, ban)| ban.until).map(|(id, _)| *id) {
             Some(soonest) => {
                 self.bans.remove(&soonest);
+                // Its redial was queued for the end of the ban, which is now.
+                if let Some(address) = self.persistent.get(&soonest).cloned() {
+                    self.queue.push(DialTarget { address, persistent: true, attempts: 0 }, now);
+                }
                 Ok(())
             }
             None => Err(BansFull),
@@ -852,7 +863,19 @@ mod tests {
         assert_eq!((ban.until, ban.reason.as_str(), ban.by_operator), (t + day, "operator", true));
         core.ban(id(1), 2 * day, "longer".into(), false, t).unwrap();
         let ban = core.ban_of(&id(1), t).unwrap();
-        assert_eq!((ban.until, ban.reason.as_str(), ban.by_operator), (t + 2 * day, "longer", true), "still protected");
+        assert_eq!((ban.until, ban.reason.as_str(), ban.by_operator), (t + 2 * day, "operator", true), "still theirs");
+        // An operator's shorter ban takes over a longer automatic one: the later end, the operator's reason.
+        core.ban(id(5), day, "discovery abuse".into(), false, t).unwrap();
+        core.ban(id(5), hour, "operator".into(), true, t).unwrap();
+        let ban = core.ban_of(&id(5), t).unwrap();
+        assert_eq!((ban.until, ban.reason.as_str(), ban.by_operator), (t + day, "operator", true));
+        // Between automatic bans, the later one's reason.
+        core.ban(id(6), day, "first".into(), false, t).unwrap();
+        core.ban(id(6), hour, "second".into(), false, t).unwrap();
+        assert_eq!(core.ban_of(&id(6), t).unwrap().reason, "first");
+        for n in [5, 6] {
+            core.unban(&id(n), t);
+        }
 
         // A full table: the operator's ban ends soonest, but the automatic ban that ends soonest makes room.
         let peer = |n: usize| {
@@ -862,22 +885,28 @@ mod tests {
         };
         core.unban(&id(1), t);
         core.ban(id(1), Duration::from_secs(10), "operator".into(), true, t).unwrap();
+        core.dial(addr(peer(1), 1), true, t).unwrap();
         for n in 1..MAX_BANS {
             core.ban(peer(n), hour + Duration::from_secs(n as u64), "automatic".into(), false, t).unwrap();
         }
-        core.ban(id(2), day, "newcomer".into(), false, t).unwrap();
+        assert_eq!(core.poll_timeout(), Some(t + hour + Duration::from_secs(1)), "persistent peer(1) waits");
+        assert_eq!(core.ban(id(2), day, "newcomer".into(), false, t), Ok(true));
         assert!(core.ban_of(&id(1), t).is_some(), "the operator's ban stays");
         assert!(core.ban_of(&peer(1), t).is_none(), "the soonest automatic ban made room");
+        assert_eq!(core.poll_timeout(), Some(t), "no longer banned: dialed now");
         assert_eq!(core.bans(t).len(), MAX_BANS);
+        assert_eq!(core.ban(id(4), Duration::ZERO, "zero".into(), true, t), Ok(false), "only disconnects");
+        assert!(core.ban_of(&peer(2), t).is_some(), "nothing made room for it");
 
         // Only operators' bans: an automatic ban still disconnects but is not kept; an operator's is refused.
         core.bans.values_mut().for_each(|b| b.by_operator = true);
         let conn = core.inbound(cand(id(3), Inbound, 3), t).unwrap().conn;
         drain(&mut core);
-        core.ban(id(3), hour, "automatic".into(), false, t).unwrap();
+        assert_eq!(core.ban(id(3), hour, "automatic".into(), false, t), Ok(false));
         assert_eq!(closes(&drain(&mut core)), vec![(id(3), conn, DisconnectReason::Banned("automatic".into()))]);
         assert!(core.ban_of(&id(3), t).is_none());
         assert_eq!(core.ban(id(3), hour, "operator".into(), true, t), Err(BansFull));
+        assert!(drain(&mut core).is_empty(), "a refused ban does nothing");
         // Expired bans always make room.
         core.ban(id(3), hour, "operator".into(), true, t + Duration::from_secs(11)).unwrap();
     }

@@ -287,7 +287,8 @@ impl Switch {
 
     /// Disconnects `peer` (if connected) and refuses connections to and from it for `duration` (at most about 100
     /// years). A ban in force that ends later is kept. A persistent peer stays persistent and is dialed again when
-    /// the ban ends. For reactors: such bans make way for newer ones when 10,000 are in force.
+    /// the ban ends. For reactors: when 10,000 bans are in force, the one of these that ends soonest makes way for a
+    /// newer one, and when all 10,000 are operators' the new one is not kept (the peer is still disconnected).
     pub async fn ban(&self, peer: NodeId, duration: Duration, reason: impl Into<String>) -> Result<(), SwitchError> {
         let reason = reason.into();
         self.send(Command::Ban { id: peer, duration, reason, by_operator: false, reply: None }).await
@@ -311,7 +312,8 @@ impl Switch {
         self.ask(|reply| Command::Unban { id: peer, reply }).await
     }
 
-    /// The bans in force, soonest to end first. A ban made through [`Switch::ban`] before this call is listed.
+    /// The bans in force, soonest to end first. Requests are taken in order: a ban asked for before this call is
+    /// listed if it was kept.
     pub async fn bans(&self) -> Result<Vec<BanSummary>, SwitchError> {
         self.ask(|reply| Command::Bans { reply }).await
     }
