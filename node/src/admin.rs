@@ -278,13 +278,18 @@ async fn dial(State(state): State<AdminState>, body: Bytes) -> Response {
 }
 
 async fn disconnect(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    let id = match NodeId::parse(&id, state.profile) {
-        Ok(id) => id,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    match state.switch.disconnect(id).await {
-        Ok(true) => axum::Json(json!({ "disconnected": id.to_string() })).into_response(),
-        Ok(false) => error(StatusCode::NOT_FOUND, format!("{id} is not connected")),
+    match NodeId::parse(&id, state.profile) {
+        Ok(id) => peer_answer(id, state.switch.disconnect(id).await, "disconnected", "connected"),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// The answer to a request about one peer that the switch did (`Ok(true)`: 200 `{done: id}`) or found nothing to do
+/// (404: the peer is not `state`).
+fn peer_answer(id: NodeId, result: Result<bool, SwitchError>, done: &str, state: &str) -> Response {
+    match result {
+        Ok(true) => axum::Json(json!({ done: id.to_string() })).into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("{id} is not {state}")),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -363,14 +368,9 @@ async fn ban(State(state): State<AdminState>, body: Bytes) -> Response {
 }
 
 async fn unban(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    let id = match NodeId::parse(&id, state.profile) {
-        Ok(id) => id,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    match state.switch.unban(id).await {
-        Ok(true) => axum::Json(json!({ "unbanned": id.to_string() })).into_response(),
-        Ok(false) => error(StatusCode::NOT_FOUND, format!("{id} is not banned")),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    match NodeId::parse(&id, state.profile) {
+        Ok(id) => peer_answer(id, state.switch.unban(id).await, "unbanned", "banned"),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
 
