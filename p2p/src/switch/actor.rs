@@ -218,14 +218,16 @@ impl Actor {
                 let ended = BanSummary { peer: id, remaining: Duration::ZERO, reason: reason.clone(), by_operator };
                 let result = match self.core.ban(id, duration, reason, by_operator, now) {
                     Ok(kept) => {
+                        let ban = self.core.ban_of(&id, now).map_or(ended, |ban| summary(id, ban, now));
                         if kept {
-                            warn!(self.logger, "peer banned"; "peer" => %id, "for" => ?duration,
-                                "reason" => &ended.reason, "by_operator" => by_operator);
+                            // The ban in force: a longer one already there, or this one cut to ~100 years.
+                            warn!(self.logger, "peer banned"; "peer" => %id, "for" => ?ban.remaining,
+                                "reason" => &ban.reason, "by_operator" => ban.by_operator);
                         } else {
                             warn!(self.logger, "peer disconnected, ban not kept (zero length, or the ban table is full \
-                                of operators' bans)"; "peer" => %id, "reason" => &ended.reason);
+                                of operators' bans)"; "peer" => %id, "reason" => &ban.reason);
                         }
-                        Ok(self.core.ban_of(&id, now).map_or(ended, |ban| summary(id, ban, now)))
+                        Ok(ban)
                     }
                     Err(BansFull) => {
                         warn!(self.logger, "ban refused: the ban table is full of operators' bans"; "peer" => %id);
